@@ -1,0 +1,5 @@
+"""Where KlickTipp's own OpenAPI spec lives: ``../shared`` beside the repository (as in CI)."""
+
+from pathlib import Path
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "klicktipp" / "management-api.openapi.json"
