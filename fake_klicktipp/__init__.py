@@ -1,0 +1,5 @@
+"""A fake KlickTipp Management API server for the demo, integration tests and benchmarks (never production).
+
+Start it with ``fake_klicktipp.server.serve(port=...)`` or ``python -m fake_klicktipp --port N``;
+drive it from tests with ``fake_klicktipp.testing`` (``running_fake()``, ``FakeControl``).
+"""

@@ -1,0 +1,123 @@
+"""One Management API request from start to finish: faults, auth, decoding, handler, error shape, log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from fake_klicktipp.auth import Identity, session_cookie
+from fake_klicktipp.encoding import BodyError, parse_body, parse_query
+from fake_klicktipp.errors import FakeError, Msg, Refused, error_response
+from fake_klicktipp.fake import FakeKlickTipp
+from fake_klicktipp.faults import Injected
+from fake_klicktipp.requestlog import LoggedRequest, redact
+from fake_klicktipp.routing import Match, Operation, match
+from fake_klicktipp.wire import ApiRequest, Reply
+
+GARBLED: Final = Reply(
+    200,
+    None,
+    raw=b"<html><head><title>502 Bad Gateway</title></head><body>upstream hiccup</body></html>",
+    content_type="text/html; charset=utf-8",
+)
+_INJECTED_TEXT: Final = {429: "Too Many Requests", 503: "Service Unavailable"}
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+_WANTED_HEADERS: Final = frozenset({b"cookie", b"x-un", b"x-ci", b"content-type"})
+
+
+def _error_reply(fake: FakeKlickTipp, err: FakeError) -> Reply:
+    options = fake.options
+    status, body = error_response(
+        err,
+        german=options.german,
+        unsubscribed_body=options.unsubscribed_error,
+        update_error7=options.update_validation_error7,
+    )
+    return Reply(status, body)
+
+
+def _injected_reply(injected: Injected) -> Reply:
+    headers = () if injected.retry_after is None else (("retry-after", str(injected.retry_after)),)
+    return Reply(injected.status, [_INJECTED_TEXT.get(injected.status, "Injected fault")], headers)
+
+
+def _miss(fake: FakeKlickTipp, route: Match, method: str, raw_path: str) -> Reply:
+    if route.allowed:
+        allow = ", ".join(route.allowed)
+        return Reply(405, f'No route found for "{method} {raw_path}": Method Not Allowed (Allow: {allow})')
+    return _error_reply(fake, Refused(404, Msg.NO_ROUTE))
+
+
+def _run(fake: FakeKlickTipp, operation: Operation, req: ApiRequest) -> Reply:
+    try:
+        if not operation.public and req.identity is None:
+            raise Refused(fake.options.auth_failure_status, Msg.ACCESS_DENIED)
+        return operation.handler(fake, req)
+    except FakeError as err:
+        return _error_reply(fake, err)
+
+
+@dataclass(frozen=True)
+class _Caller:
+    """Who sent a request (live session id, authenticated identity) and the body's content type."""
+
+    sessid: str | None
+    identity: Identity | None
+    content_type: str
+
+
+def _identify(fake: FakeKlickTipp, scope: Mapping[str, Any]) -> _Caller:
+    headers = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _WANTED_HEADERS
+    }
+    ttl = fake.faults.settings.session_ttl
+    session = fake.sessions.lookup(session_cookie(headers.get("cookie", "")), now=time.monotonic(), ttl=ttl)
+    content_type = headers.get("content-type", "")
+    if session is not None:
+        return _Caller(session.sessid, Identity(username=session.username, via="session"), content_type)
+    return _Caller(None, fake.credentials.partner(headers), content_type)
+
+
+def _answer(
+    fake: FakeKlickTipp, route: Match, scope: Mapping[str, Any], body: bytes, caller: _Caller
+) -> tuple[Reply, dict[str, Any], dict[str, Any] | None]:
+    """The reply with the decoded query and body (for the log) of a request that got past the faults."""
+    if route.operation is None:
+        return _miss(fake, route, scope["method"], scope["path"]), {}, None
+    try:
+        query = parse_query(scope.get("query_string", b""))
+        parsed = parse_body(caller.content_type, body) if scope["method"] in _BODY_METHODS else {}
+    except BodyError:
+        return _error_reply(fake, Refused(406, Msg.UNPARSEABLE_BODY)), {}, None
+    request = ApiRequest(route.param, query, parsed, caller.identity, caller.sessid)
+    return _run(fake, route.operation, request), query, parsed
+
+
+async def handle_api(fake: FakeKlickTipp, scope: Mapping[str, Any], body: bytes) -> Reply:
+    """Answer one API request and record it in the request log."""
+    arrived = time.time()
+    if fake.faults.settings.latency_ms:
+        await asyncio.sleep(fake.faults.settings.latency_ms / 1000.0)
+    caller = _identify(fake, scope)
+    account = caller.identity.username if caller.identity else None
+    route = match(scope["method"], scope["path"])
+    injected = fake.faults.before(account or "", time.monotonic())
+    query: dict[str, Any] = {}
+    parsed: dict[str, Any] | None = None
+    if injected is not None:
+        reply = _injected_reply(injected)
+    else:
+        reply, query, parsed = _answer(fake, route, scope, body, caller)
+        if fake.faults.garble():
+            reply = GARBLED
+    operation = None if route.operation is None else route.operation.id
+    entry = LoggedRequest(
+        arrived, scope["method"], scope["path"], operation, reply.status, account, redact(parsed), query
+    )
+    fake.log.record(entry)
+    return reply
