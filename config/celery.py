@@ -1,0 +1,42 @@
+"""Celery settings derived from ktsync's settings: one place, shared by workers and producers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.settings import Settings
+from ktsync.contract import TASK_NAMES
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration both sides must agree on (broker, serialization, routing)."""
+    queue = settings.worker.queue
+    transport: dict[str, Any] = {"visibility_timeout": settings.worker.visibility_timeout}
+    if settings.broker_prefix:
+        # Every broker key (queues, unacked, bindings) under one prefix: lets a shared Redis host
+        # several ktsync installations, or a test run, without touching anyone else's keys.
+        transport["global_keyprefix"] = settings.broker_prefix
+    return {
+        "broker_url": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        # Tasks must be redelivered only when a worker really died, never while they wait: every retry
+        # countdown is kept below this (longer delays are parked in ktsync's own schedule).
+        "broker_transport_options": transport,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        # Nothing reads task results: a result backend would cost a third of the throughput.
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_default_queue": queue,
+        "task_routes": {name: {"queue": queue} for name in TASK_NAMES.values()},
+        # At-least-once: acknowledge after the task ran, requeue when the worker process dies.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        # Flower and `ktsync status` need task events.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "enable_utc": True,
+    }
