@@ -1,0 +1,156 @@
+"""The ``ktsync`` command line: worker, enqueue, status, fake-klicktipp and demo.
+
+Commands and options are a public contract (scripts rely on them): change them only compatibly.
+Heavy imports happen inside the commands so that ``ktsync --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from config.settings import ConfigError, Settings, load_settings
+
+EXIT_REJECTED = 2
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+@click.version_option(package_name="ktsync")
+def main() -> None:
+    """Keep CRM contacts in sync with KlickTipp through a Celery + Redis task queue."""
+
+
+@main.command()
+@click.option("--concurrency", "-c", type=click.IntRange(1, 512), help="Tasks at once (default: config).")
+@click.option(
+    "--pool",
+    "-P",
+    type=click.Choice(["threads", "prefork", "solo", "gevent", "eventlet"]),
+    help="Celery execution pool (default: config, threads).",
+)
+@click.option("--loglevel", "-l", default="INFO", show_default=True, help="Log level.")
+@click.option("--hostname", "-n", default=None, help="Worker node name (default: ktsync@<host>).")
+@click.option("--quiet", "-q", is_flag=True, help="No start-up banner.")
+def worker(
+    concurrency: int | None, pool: str | None, loglevel: str, hostname: str | None, quiet: bool
+) -> None:
+    """Run a Celery worker in the foreground (checks the account first)."""
+    from worker.celery_app import create_app
+    from worker.preflight import PreflightError, preflight
+
+    settings = _settings()
+    app = create_app(settings)
+    runtime = app.ktsync_runtime.get()
+    try:
+        preflight(settings, runtime.reference)
+    except PreflightError as exc:
+        raise click.ClickException(str(exc)) from None
+    argv = [
+        *(["--quiet"] if quiet else []),
+        "worker",
+        f"--concurrency={concurrency or settings.worker.concurrency}",
+        f"--pool={pool or settings.worker.pool}",
+        f"--loglevel={loglevel}",
+        f"--queues={settings.worker.queue}",
+        f"--hostname={hostname or 'ktsync@%h'}",
+        "--without-mingle",
+        "--task-events",
+    ]
+    app.worker_main(argv)
+
+
+@main.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+def enqueue(file: IO[str]) -> None:
+    """Enqueue the valid JSON lines of FILE (- for stdin); list every rejected line and why.
+
+    Exit status: 0 all accepted, 2 some rejected, 1 nothing could be enqueued.
+    """
+    from producers import EnqueueError, Producer
+    from producers.files import enqueue_lines
+
+    settings = _settings()
+    try:
+        with Producer(settings) as producer:
+            report = enqueue_lines(file, producer)
+    except EnqueueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for rejection in report.rejected:
+        click.echo(f"line {rejection.line}: {rejection.reason}", err=True)
+    click.echo(f"enqueued {report.enqueued}, rejected {len(report.rejected)}")
+    if report.rejected:
+        sys.exit(EXIT_REJECTED)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Show queue depths (pending, in flight, scheduled retries), outcomes and dead letters."""
+    import redis
+
+    from ktsync.queues import queue_status
+    from worker.deadletter import RedisDeadLetterStore
+    from worker.stats import RedisStats
+
+    settings = _settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        report: dict[str, Any] = {
+            "queue": queue_status(
+                client, settings.worker.queue, time.time(), settings.broker_prefix
+            ).to_dict(),
+            "outcomes": RedisStats(client, settings.key_prefix).snapshot(),
+            "dead_letters": RedisDeadLetterStore(client, settings.key_prefix).count(),
+        }
+    except redis.ConnectionError as exc:
+        raise click.ClickException(f"cannot reach Redis at {settings.redis_url}: {exc}") from None
+    finally:
+        client.close()
+    if as_json:
+        click.echo(json.dumps(report, sort_keys=True))
+        return
+    q = report["queue"]
+    click.echo(
+        f"queue {q['queue']}: pending {q['pending']}, in flight {q['in_flight']}, scheduled {q['scheduled']}"
+    )
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(report["outcomes"].items())) or "none yet"
+    click.echo(f"outcomes: {outcomes}")
+    click.echo(f"dead letters: {report['dead_letters']}")
+
+
+@main.command("fake-klicktipp")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--seed", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Seed JSON file.")
+def fake_klicktipp(host: str, port: int, seed: Path | None) -> None:
+    """Serve the fake KlickTipp (for demos, tests and benchmarks; never production)."""
+    from fake_klicktipp.server import serve
+
+    serve(host=host, port=port, seed=seed)
+
+
+@main.command()
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSONL contacts (default: examples/contacts.jsonl).",
+)
+@click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True)
+def demo(path: Path | None, concurrency: int) -> None:
+    """Run everything end to end on embedded defaults and show what happened."""
+    from ktsync.demo import run_demo
+
+    sys.exit(run_demo(path, concurrency=concurrency))

@@ -1,0 +1,179 @@
+"""`ktsync demo`: Redis, the fake KlickTipp and a real worker, sample contacts synced end to end.
+
+Everything runs on embedded defaults: a private Redis (unless KTSYNC_REDIS_URL is set, in which
+case the demo keeps to its own queue and key prefix there), the fake KlickTipp on a free port,
+and one worker process. Whatever the demo starts, it stops.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+import yaml
+
+from config.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
+from fake_klicktipp.testing import DEMO_PASSWORD, DEMO_USERNAME, SINGLE_OPT_IN_LIST_ID, running_fake
+from ktsync.queues import queue_status
+from ktsync.redis_server import resolve_redis
+from producers import Producer
+from producers.files import Report, enqueue_lines
+
+DEFAULT_CONTACTS = Path(__file__).resolve().parents[1] / "examples" / "contacts.jsonl"
+DEMO_NAMESPACE = "ktsync-demo"
+DRAIN_TIMEOUT_S = 120.0
+SAMPLE_SIZE = 8
+
+
+def run_demo(path: Path | None = None, *, concurrency: int = 8) -> int:
+    """Run the demo; return the process exit status (0 when every valid contact was handled)."""
+    contacts = path or DEFAULT_CONTACTS
+    with resolve_redis() as store, running_fake() as fake, _demo_config() as config_path:
+        origin = "given by KTSYNC_REDIS_URL" if not store.owned else "private, started for the demo"
+        _say(f"Redis {store.url} ({origin}); fake KlickTipp {fake.base_url}")
+        env = _demo_env(os.environ, redis_url=store.url, base_url=fake.base_url, config=config_path)
+        settings = load_settings(env)
+        client = redis.Redis.from_url(settings.redis_url)
+        _clear_demo_keys(client, settings)
+        with _worker(env, concurrency) as worker:
+            with Producer(settings) as producer, contacts.open(encoding="utf-8") as lines:
+                report = enqueue_lines(lines, producer)
+            _say(f"enqueued {report.enqueued} contacts from {contacts.name}; rejected {len(report.rejected)}")
+            drained = _wait_for_drain(client, settings, report.enqueued, worker)
+        _summarize(client, settings, report, fake.control.state(), fake.control.requests())
+        _clear_demo_keys(client, settings)
+        client.close()
+    return 0 if drained else 1
+
+
+def _demo_env(base: Mapping[str, str], *, redis_url: str, base_url: str, config: Path) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if not k.startswith("KLICKTIPP_")}
+    env.update(
+        KTSYNC_REDIS_URL=redis_url,
+        KTSYNC_CONFIG=str(config),
+        KLICKTIPP_BASE_URL=base_url,
+        KLICKTIPP_USERNAME=DEMO_USERNAME,
+        KLICKTIPP_PASSWORD=DEMO_PASSWORD,
+    )
+    return env
+
+
+@contextmanager
+def _demo_config() -> Iterator[Path]:
+    """The default config with the fake's single-opt-in process and a queue/prefix of the demo's own."""
+    document = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    document["redis"]["key_prefix"] = DEMO_NAMESPACE
+    document["worker"]["queue"] = DEMO_NAMESPACE
+    document["sources"]["default"]["listid"] = SINGLE_OPT_IN_LIST_ID
+    with tempfile.TemporaryDirectory(prefix="ktsync-demo-") as workdir:
+        path = Path(workdir) / "ktsync.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        yield path
+
+
+@contextmanager
+def _worker(env: Mapping[str, str], concurrency: int) -> Iterator[subprocess.Popen[bytes]]:
+    argv = [
+        sys.executable,
+        "-m",
+        "ktsync",
+        "worker",
+        f"--concurrency={concurrency}",
+        "--loglevel=WARNING",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(argv, env=dict(env))  # noqa: S603 - our own interpreter and module
+    try:
+        yield proc
+    finally:
+        proc.terminate()  # warm shutdown: finish the running tasks, then exit
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_for_drain(
+    client: redis.Redis, settings: Settings, expected: int, worker: subprocess.Popen[bytes]
+) -> bool:
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            _say(f"the worker exited with status {worker.returncode} (see its messages above)")
+            return False
+        handled = _handled(client, settings)
+        if (
+            handled >= expected
+            and queue_status(client, settings.worker.queue, time.time(), settings.broker_prefix).drained
+        ):
+            return True
+        time.sleep(0.1)
+    _say(f"gave up waiting after {DRAIN_TIMEOUT_S:.0f}s")
+    return False
+
+
+def _handled(client: redis.Redis, settings: Settings) -> int:
+    from worker.stats import RedisStats
+
+    counts = RedisStats(client, settings.key_prefix).snapshot()
+    return sum(v for k, v in counts.items() if k != "retried")
+
+
+def _summarize(
+    client: redis.Redis,
+    settings: Settings,
+    report: Report,
+    state: Mapping[str, Any],
+    requests: Sequence[Mapping[str, Any]],
+) -> None:
+    from worker.deadletter import RedisDeadLetterStore
+    from worker.stats import RedisStats
+
+    counts = RedisStats(client, settings.key_prefix).snapshot()
+    _say("")
+    _say(f"== Outcome: synced {counts.get('synced', 0)}, dead-lettered {counts.get('dead_lettered', 0)}, "
+         f"rejected at the producer {len(report.rejected)}")  # fmt: skip
+    for rejection in report.rejected:
+        _say(f"  rejected line {rejection.line}: {rejection.reason}")
+    for letter in RedisDeadLetterStore(client, settings.key_prefix).list():
+        who = letter.message.get("crm_contact_id", "?")
+        _say(f"  dead letter {letter.reason} (contact {who}): {letter.error.get('message', '')}")
+    calls = collections.Counter(f"{r['method']} {r['path']}" for r in requests)
+    _say(
+        f"== KlickTipp calls ({sum(calls.values())}): "
+        + ", ".join(f"{k} x{v}" for k, v in calls.most_common())
+    )
+    _print_contacts(state)
+
+
+def _print_contacts(state: Mapping[str, Any]) -> None:
+    tags = {str(t["id"]): t["name"] for t in state.get("tags", [])}
+    contacts = [c for c in state.get("contacts", []) if c.get("email", "").endswith(".example")]
+    _say(f"== Sample of the fake KlickTipp's {len(contacts)} contacts:")
+    for contact in contacts[:SAMPLE_SIZE]:
+        tag_ids = [*contact.get("manual_tags", {}), *contact.get("smart_tags", {})]
+        names = sorted(tags.get(str(t), str(t)) for t in tag_ids)
+        _say(
+            f"  {contact['id']:>4} {contact['email']:<34} {contact.get('status', ''):<15} {', '.join(names)}"
+        )
+
+
+def _clear_demo_keys(client: redis.Redis, settings: Settings) -> None:
+    """Delete only what the demo wrote (its prefix and its queue), also in a Redis we did not start."""
+    keys = list(client.scan_iter(match=f"{settings.key_prefix}:*", count=500))
+    keys.append(settings.broker_prefix + settings.worker.queue)
+    client.delete(*keys)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)

@@ -1,0 +1,54 @@
+"""Validate messages with the contract and publish them as Celery tasks on the Redis broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from config.celery import celery_config
+from config.settings import Settings
+from ktsync.contract import TASK_NAMES, parse_message
+
+
+class EnqueueError(RuntimeError):
+    """The broker could not take the message (e.g. Redis unreachable); nothing was enqueued."""
+
+
+class Producer:
+    """Enqueue contract-valid messages; invalid ones raise :class:`ktsync.contract.ContractError`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._app = Celery("ktsync-producer", set_as_current=False)
+        self._app.conf.update(celery_config(settings))
+        self._queue = settings.worker.queue
+
+    def enqueue(self, message: Mapping[str, Any]) -> str:
+        """Validate and enqueue one message; return its task id."""
+        return self.enqueue_many([message])[0]
+
+    def enqueue_many(self, messages: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Validate every message first, then enqueue them all over one connection."""
+        batch = [(TASK_NAMES[parse_message(dict(m)).type], dict(m)) for m in messages]
+        try:
+            with self._app.producer_or_acquire() as producer:
+                return [
+                    self._app.send_task(name, args=[body], queue=self._queue, producer=producer).id
+                    for name, body in batch
+                ]
+        except OperationalError as exc:
+            raise EnqueueError(f"could not enqueue: the broker is unreachable ({exc})") from exc
+
+    def close(self) -> None:
+        self._app.close()
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,45 @@
+"""Shared fixtures: a real Redis (ours, or the one KTSYNC_REDIS_URL names), isolated per test.
+
+With no KTSYNC_REDIS_URL the suite starts a private redis-server and flushes it between tests.
+With KTSYNC_REDIS_URL it never flushes: every key it writes carries a per-run prefix (ktsync's own
+keys and, through kombu's global_keyprefix, Celery's), and only those keys are deleted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from ktsync.redis_server import RedisHandle, resolve_redis
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def redis_handle() -> Iterator[RedisHandle]:
+    with resolve_redis() as handle:
+        yield handle
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A key prefix of this test's own."""
+    return f"ktsync-test-{RUN_ID}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def redis_client(redis_handle: RedisHandle, namespace: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_handle.url)
+    if redis_handle.owned:
+        client.flushdb()
+    yield client
+    if redis_handle.owned:
+        client.flushdb()
+    else:
+        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    client.close()

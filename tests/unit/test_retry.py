@@ -1,0 +1,71 @@
+"""The retry decision: a table from (error, attempt) to retry-after-N or dead-letter-with-reason."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ktsync.contract import ContractError, FieldError
+from worker.klicktipp.errors import (
+    AuthError,
+    ConflictError,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+    TransportError,
+    UnsubscribedError,
+    ValidationError,
+)
+from worker.retry import Action, RetryPolicy, compute_backoff, decide
+from worker.sync.mapping import MappingConfigError, MappingError, Problem
+
+POLICY = RetryPolicy(max_attempts=5, min_backoff=1.0, max_backoff=60.0)
+OP = "api.subscriber.create"
+
+
+@pytest.mark.parametrize(
+    ("error", "attempt", "action", "reason"),
+    [
+        (ServerError("boom", operation=OP, status=503), 1, Action.RETRY, "server"),
+        (TransportError("refused", operation=OP), 2, Action.RETRY, "transport"),
+        (RequestTimeout("slow", operation=OP), 4, Action.RETRY, "timeout"),
+        (ServerError("boom", operation=OP, status=503), 5, Action.DEAD_LETTER, "retries_exhausted"),
+        (RateLimited("slow down", operation=OP, status=429, retry_after=7), 1, Action.RETRY, "rate_limited"),
+        (AuthError("denied", operation=OP, status=403), 1, Action.DEAD_LETTER, "auth"),
+        (ValidationError("bad", operation=OP, status=406, error=8), 1, Action.DEAD_LETTER, "validation"),
+        (ConflictError("taken", operation=OP, status=406, error=507), 1, Action.DEAD_LETTER, "conflict"),
+        (
+            UnsubscribedError("gone", operation=OP, status=406, error=10, code=4),
+            1,
+            Action.DEAD_LETTER,
+            "unsubscribed",
+        ),
+        (ContractError([FieldError("email", "bad")]), 1, Action.DEAD_LETTER, "invalid_message"),
+        (
+            MappingError([Problem("website", "fieldWebsite", "www.x", "no scheme")]),
+            1,
+            Action.DEAD_LETTER,
+            "mapping",
+        ),
+        (MappingConfigError("no such field"), 1, Action.DEAD_LETTER, "config"),
+        (KeyError("bug"), 1, Action.DEAD_LETTER, "unexpected"),
+    ],
+)
+def test_decision_table(error: BaseException, attempt: int, action: Action, reason: str) -> None:
+    decision = decide(error, attempt, POLICY, random.Random(1))
+    assert (decision.action, decision.reason) == (action, reason)
+
+
+def test_retry_after_from_klicktipp_wins_over_backoff() -> None:
+    error = RateLimited("slow down", operation=OP, status=429, retry_after=7)
+    assert decide(error, 3, POLICY, random.Random(1)).delay == 7
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3, 5, 8, 20])
+def test_backoff_has_full_jitter_below_an_exponential_cap(attempt: int) -> None:
+    ceiling = min(POLICY.max_backoff, POLICY.min_backoff * 2 ** (attempt - 1))
+    delays = [compute_backoff(attempt, POLICY, random.Random(seed)) for seed in range(200)]
+    assert all(0 <= d <= ceiling for d in delays)
+    assert max(delays) > ceiling * 0.8  # spread over the whole window, not bunched at the cap
+    assert min(delays) < ceiling * 0.2
