@@ -1,0 +1,166 @@
+"""ktsync's throughput beside its baselines, all measured in one run on this machine.
+
+    make bench            # or: .venv/bin/python -m bench.run [--tasks N] [--concurrency C]
+
+Prints: raw requests.Session calls/s against the fake KlickTipp; raw Celery no-op tasks/s; raw Celery
+tasks/s with one HTTP call each; ktsync contacts/s end to end (new contacts, no rate limit); the
+ratios between them, and ktsync's KlickTipp calls per contact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+import requests
+from celery import Celery
+
+from bench.environment import bench_config, bench_env
+from config.celery import celery_config
+from config.settings import Settings, load_settings
+from fake_klicktipp.testing import SINGLE_OPT_IN_LIST_ID, RunningFake, partner_headers, running_fake
+from ktsync.queues import queue_status
+from ktsync.redis_server import resolve_redis
+from producers import Producer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    rate: float
+    unit: str
+
+
+def raw_http(base_url: str, n: int) -> Result:
+    """One keep-alive requests.Session, one add-or-update call after another."""
+    session = requests.Session()
+    session.headers.update(partner_headers())
+    started = time.perf_counter()
+    for i in range(n):
+        body = {"email": f"raw-{i}@bench.example", "listid": SINGLE_OPT_IN_LIST_ID}
+        session.post(f"{base_url}/subscriber", json=body, timeout=10).raise_for_status()
+    return Result("raw requests.Session calls", n / (time.perf_counter() - started), "calls/s")
+
+
+def drain_rate(
+    client: redis.Redis, settings: Settings, n: int, start: Callable[[], subprocess.Popen[bytes]]
+) -> float:
+    """Messages/s from the first message taken to the queue drained (worker start-up excluded)."""
+    queue, prefix = settings.worker.queue, settings.broker_prefix
+    proc = start()
+    try:
+        first = None
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {proc.returncode}")
+            status = queue_status(client, queue, time.time(), prefix)
+            now = time.perf_counter()
+            if first is None and status.pending < n:
+                first = now
+            if first is not None and status.drained:
+                return n / (now - first)
+            time.sleep(0.002)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def worker_process(argv: list[str], env: Mapping[str, str]) -> Callable[[], subprocess.Popen[bytes]]:
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, *argv],
+            env=dict(env),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    return start
+
+
+def celery_baseline(task: str, settings: Settings, env: Mapping[str, str], n: int, concurrency: int) -> float:
+    app = Celery("bench-producer", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    with app.producer_or_acquire() as producer:
+        for i in range(n):
+            app.send_task(task, args=[i], queue=settings.worker.queue, producer=producer)
+    argv = ["-m", "celery", "-A", "bench.baseline_app", "--quiet", "worker", "-P", "threads", f"-c{concurrency}",
+            f"-Q{settings.worker.queue}", "--without-mingle", "-E", "-l", "WARNING"]  # fmt: skip
+    client = redis.Redis.from_url(settings.redis_url)
+    return drain_rate(client, settings, n, worker_process(argv, env))
+
+
+def ktsync_end_to_end(settings: Settings, env: Mapping[str, str], n: int, concurrency: int) -> float:
+    with Producer(settings) as producer:
+        producer.enqueue_many(new_contact(i) for i in range(n))
+    argv = ["-m", "ktsync", "worker", "-P", "threads", f"-c{concurrency}", "-l", "WARNING", "--quiet"]
+    client = redis.Redis.from_url(settings.redis_url)
+    return drain_rate(client, settings, n, worker_process(argv, env))
+
+
+def new_contact(i: int) -> dict[str, object]:
+    """A typical new CRM contact: a few mapped fields, a lifecycle stage and one list (two tags)."""
+    return {
+        "v": 1, "type": "contact.upsert", "source": "hubspot", "crm_contact_id": str(100000 + i),
+        "email": f"contact-{i}@bench.example", "occurred_at": 1795341600 + i,
+        "properties": {"firstname": "Bench", "lastname": f"Contact {i}", "city": "Berlin",
+                       "lifecyclestage": ("lead", "customer")[i % 2], "lists": ["Newsletter"]},
+    }  # fmt: skip
+
+
+@contextmanager
+def environment(concurrency: int) -> Iterator[tuple[Settings, dict[str, str], RunningFake]]:
+    with resolve_redis() as store, running_fake() as fake, bench_config(store, concurrency) as config:
+        env = bench_env(os.environ, redis_url=store.url, base_url=fake.base_url, config=config)
+        yield load_settings(env), env, fake
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=3000, help="tasks per Celery measurement")
+    parser.add_argument("--calls", type=int, default=3000, help="raw HTTP calls")
+    parser.add_argument("--concurrency", type=int, default=8, help="threads per worker (ktsync's default: 8)")
+    args = parser.parse_args()
+    with environment(args.concurrency) as (settings, env, fake):
+        http = raw_http(fake.base_url, args.calls)
+        noop = celery_baseline("bench.noop", settings, env, args.tasks, args.concurrency)
+        one_http = celery_baseline("bench.one_http", settings, env, args.tasks, args.concurrency)
+        fake.control.reset()
+        fake.control.clear_requests()
+        e2e = ktsync_end_to_end(settings, env, args.tasks, args.concurrency)
+        calls = sum(1 for r in fake.control.requests() if r["path"].startswith("/subscriber"))
+    report(http.rate, noop, one_http, e2e, calls / args.tasks, args)
+
+
+def report(
+    http: float, noop: float, one_http: float, e2e: float, per_contact: float, args: argparse.Namespace
+) -> None:
+    print(
+        f"machine: {os.cpu_count()} cores; threads pool, concurrency {args.concurrency}; {args.tasks} tasks each"
+    )
+    rows = [
+        ("raw requests.Session calls/s (fake KlickTipp)", http, ""),
+        ("raw Celery no-op tasks/s", noop, ""),
+        ("raw Celery tasks/s, one HTTP call each", one_http, f"{one_http / noop:.2f}x no-op"),
+        ("ktsync contacts/s end to end (new contacts)", e2e, f"{e2e / one_http:.2f}x one-HTTP baseline"),
+    ]
+    for name, rate, ratio in rows:
+        print(f"  {name:<48} {rate:>8.0f}   {ratio}")
+    print(f"  ktsync KlickTipp contact calls per new contact: {per_contact:.2f} (goal: at most 2)")
+    print(f"  goal: ktsync >= 0.5x the one-HTTP baseline -> {'met' if e2e >= 0.5 * one_http else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
