@@ -29,7 +29,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_ignore_result": True,
         "result_backend": None,
         "task_default_queue": queue,
-        "task_routes": {name: {"queue": queue} for name in TASK_NAMES.values()},
+        "task_routes": {name: {"queue": queue} for name in [*TASK_NAMES.values(), "ktsync.notify_crm"]},
         # At-least-once: acknowledge after the task ran, requeue when the worker process dies.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

@@ -30,6 +30,8 @@ FIELD_TYPES = (
     "phone",
 )
 POOLS = ("threads", "prefork", "solo", "gevent", "eventlet")
+DELETION_POLICIES = ("untag", "unsubscribe", "delete", "ignore")
+KLICKTIPP_DELETION_POLICIES = ("review", "delete_in_crm", "anonymize")
 DEFAULT_SOURCE = "default"
 
 
@@ -68,6 +70,16 @@ class SourceSettings:
     fields: tuple[FieldMapping, ...]
     tag_prefix: str
     tag_rules: tuple[TagRule, ...]
+    deletion_policy: str = "untag"
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    klicktipp_deletion_policy: str = "review"
+    event_id_ttl: int = 7 * 24 * 3600  # seconds an event_id is remembered, for duplicate detection
+    lock_lease: int = 120  # seconds a per-contact lock outlives a worker that died holding it
+    outbound_maxlen: int = 100_000  # approximate cap of the outbound stream
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class Settings:
     klicktipp: KlickTippSettings
     worker: WorkerSettings
     sources: Mapping[str, SourceSettings] = field(default_factory=dict)
+    sync: SyncSettings = field(default_factory=SyncSettings)
 
     def source(self, name: str) -> SourceSettings:
         """The settings for a source; sources without an entry use ``default``."""
@@ -179,6 +192,8 @@ class _SourceSchema(_Strict):
         validate=validate.Regexp(r"^[1-9]\d{0,2}$", error="must be a calling code like 49")
     )
     tags = fields.Nested(_TagsSchema)
+    deletion_policy = fields.String(validate=validate.OneOf(DELETION_POLICIES))
+    callback_url = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False)
     field_map = fields.Dict(
         data_key="fields", keys=fields.String(validate=validate.Length(min=1)), values=_FieldTarget()
     )
@@ -212,11 +227,23 @@ class _RedisSchema(_Strict):
     broker_prefix = fields.String(validate=validate.Regexp(r"^[\w.:-]{0,64}$"))
 
 
+class _SyncSchema(_Strict):
+    klicktipp_deletion_policy = fields.String(validate=validate.OneOf(KLICKTIPP_DELETION_POLICIES))
+    event_id_ttl = fields.Integer(validate=validate.Range(min=60))
+    lock_lease = fields.Integer(validate=validate.Range(min=5, max=3600))
+    outbound_maxlen = fields.Integer(validate=validate.Range(min=100))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> SyncSettings:
+        return SyncSettings(**data)
+
+
 class _SettingsSchema(_Strict):
     version = fields.Integer(required=True, validate=validate.Equal(1, error="must be 1"))
     redis = fields.Nested(_RedisSchema, load_default=dict)
     klicktipp = fields.Nested(_KlickTippSchema, load_default=KlickTippSettings)
     worker = fields.Nested(_WorkerSchema, load_default=WorkerSettings)
+    sync = fields.Nested(_SyncSchema, load_default=SyncSettings)
     sources = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^[a-z0-9_-]{1,32}$")),
         values=fields.Nested(_SourceSchema),
@@ -233,8 +260,10 @@ class _SettingsSchema(_Strict):
 ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "KTSYNC_REDIS_URL": ("redis", "url"),
     "KLICKTIPP_BASE_URL": ("klicktipp", "base_url"),
+    "KTSYNC_KLICKTIPP_DELETION_POLICY": ("sync", "klicktipp_deletion_policy"),
 }
 LISTID_ENV = "KTSYNC_LISTID"
+DELETION_POLICY_ENV = "KTSYNC_DELETION_POLICY"
 CONFIG_PATH_ENV = "KTSYNC_CONFIG"
 
 
@@ -260,7 +289,7 @@ def settings_from_dict(raw: object, env: Mapping[str, str], origin: str = "") ->
         data = _SettingsSchema().load(document)
     except ValidationError as exc:
         raise ConfigError(_flatten(exc.messages), origin) from None
-    sources = _build_sources(data["sources"], _listid_override(env))
+    sources = _build_sources(data["sources"], _source_overrides(env))
     redis = data["redis"]
     return Settings(
         redis_url=redis.get("url", "redis://127.0.0.1:6379/0"),
@@ -269,6 +298,7 @@ def settings_from_dict(raw: object, env: Mapping[str, str], origin: str = "") ->
         klicktipp=data["klicktipp"],
         worker=data["worker"],
         sources=sources,
+        sync=data["sync"],
     )
 
 
@@ -283,25 +313,36 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     return document
 
 
-def _listid_override(env: Mapping[str, str]) -> int | None:
-    value = env.get(LISTID_ENV, "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError([(LISTID_ENV, f"must be a positive opt-in process id, got {value!r}")])
-    return int(value)
+def _source_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """Environment values that apply to every source (KTSYNC_LISTID, KTSYNC_DELETION_POLICY)."""
+    overrides: dict[str, Any] = {}
+    listid = env.get(LISTID_ENV, "").strip()
+    if listid:
+        if not listid.isdigit() or int(listid) < 1:
+            raise ConfigError([(LISTID_ENV, f"must be a positive opt-in process id, got {listid!r}")])
+        overrides["listid"] = int(listid)
+    policy = env.get(DELETION_POLICY_ENV, "").strip()
+    if policy:
+        if policy not in DELETION_POLICIES:
+            raise ConfigError(
+                [(DELETION_POLICY_ENV, f"must be one of {', '.join(DELETION_POLICIES)}, got {policy!r}")]
+            )
+        overrides["deletion_policy"] = policy
+    return overrides
 
 
-def _build_sources(raw: Mapping[str, dict[str, Any]], listid: int | None) -> dict[str, SourceSettings]:
+def _build_sources(
+    raw: Mapping[str, dict[str, Any]], overrides: Mapping[str, Any]
+) -> dict[str, SourceSettings]:
     base = raw[DEFAULT_SOURCE]
-    return {name: _source(name, {**base, **entry}, listid) for name, entry in raw.items()}
+    return {name: _source(name, {**base, **entry, **overrides}) for name, entry in raw.items()}
 
 
-def _source(name: str, data: dict[str, Any], listid: int | None) -> SourceSettings:
+def _source(name: str, data: dict[str, Any]) -> SourceSettings:
     tags = data.get("tags") or {"prefix": "[CRM]", "rules": []}
     return SourceSettings(
         name=name,
-        listid=listid if listid is not None else data.get("listid"),
+        listid=data.get("listid"),
         crm_id_field=data.get("crm_id_field", "CRM Contact ID"),
         default_country=data.get("default_country", "49"),
         fields=tuple(
@@ -310,6 +351,8 @@ def _source(name: str, data: dict[str, Any], listid: int | None) -> SourceSettin
         ),
         tag_prefix=tags["prefix"],
         tag_rules=tuple(TagRule(property=r["property"], tag=r["tag"]) for r in tags["rules"]),
+        deletion_policy=data.get("deletion_policy", "untag"),
+        callback_url=data.get("callback_url"),
     )
 
 

@@ -141,8 +141,9 @@ def _summarize(
 
     counts = RedisStats(client, settings.key_prefix).snapshot()
     _say("")
-    _say(f"== Outcome: synced {counts.get('synced', 0)}, dead-lettered {counts.get('dead_lettered', 0)}, "
-         f"rejected at the producer {len(report.rejected)}")  # fmt: skip
+    _say(f"== Outcome: synced {counts.get('synced', 0)}, "
+         f"kept unsubscribed {counts.get('unsubscribed', 0)} (KlickTipp decides subscription status), "
+         f"dead-lettered {counts.get('dead_lettered', 0)}, rejected at the producer {len(report.rejected)}")  # fmt: skip
     for rejection in report.rejected:
         _say(f"  rejected line {rejection.line}: {rejection.reason}")
     for letter in RedisDeadLetterStore(client, settings.key_prefix).list():

@@ -9,10 +9,10 @@ from typing import Any
 from celery import Celery, signals
 
 from config.celery import celery_config
-from config.settings import Settings
+from config.settings import Settings, SourceSettings
 from worker.retry import RetryPolicy
 from worker.runtime import RuntimeHolder
-from worker.tasks import register_tasks
+from worker.tasks import NOTIFY_TASK, register_tasks
 
 
 def create_app(
@@ -21,7 +21,11 @@ def create_app(
     """A Celery app with ktsync's tasks; KlickTipp credentials come from ``env`` (default: os.environ)."""
     app = Celery("ktsync", set_as_current=False)
     app.conf.update(celery_config(settings))
-    holder = RuntimeHolder(settings, os.environ if env is None else env)
+
+    def notify(source: SourceSettings, payload: Mapping[str, Any]) -> None:
+        app.send_task(NOTIFY_TASK, args=[source.callback_url, dict(payload)], queue=settings.worker.queue)
+
+    holder = RuntimeHolder(settings, os.environ if env is None else env, notify)
     register_tasks(app, holder, policy or RetryPolicy())
     app.ktsync_runtime = holder
 

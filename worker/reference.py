@@ -1,40 +1,52 @@
-"""KlickTipp reference data (data fields, tags, opt-in processes), cached and refreshed on demand.
+"""KlickTipp reference data (data fields, opt-in processes, tags): cached, shared, refreshed on demand.
 
-Every task needs tag IDs and field keys; reading them per task would double the API calls, so they
-are cached for ``ttl`` seconds and refreshed early when KlickTipp says something is missing.
+Every task needs tag IDs and field keys; reading them per task would double the API calls. They are
+cached in Redis for ``ttl`` seconds (shared by all workers) and memoized in-process for a few
+seconds on top, and refreshed early when KlickTipp says something is missing. A missing tag is
+created exactly once across all workers: creators serialize on a per-name lock and re-read the
+shared cache before calling ``POST /tag``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 
 from worker.klicktipp.client import KlickTippClient
 from worker.klicktipp.errors import Rejected
+from worker.locks import Locks, held
+from worker.refcache import ReferenceCache
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class _Cached:
-    value: Mapping[str, str]
-    loaded_at: float
+LOCAL_TTL = 5.0  # seconds an in-process copy is trusted before the shared cache is read again
+TAG_LOCK_LEASE = 30.0
+TAG_LOCK_WAIT = 15.0
 
 
 class ReferenceData:
-    """Thread-safe TTL cache of ``GET /field``, ``GET /tag`` and ``GET /list``."""
+    """Fields (key -> label), opt-in processes (id -> name) and manual tags (name -> id)."""
 
     def __init__(
-        self, client: KlickTippClient, ttl: float, clock: Callable[[], float] = time.monotonic
+        self,
+        client: KlickTippClient,
+        cache: ReferenceCache,
+        locks: Locks,
+        *,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
+        self._cache = cache
+        self._locks = locks
         self._ttl = ttl
+        self._local_ttl = min(LOCAL_TTL, ttl)
         self._clock = clock
-        self._lock = threading.RLock()
-        self._cache: dict[str, _Cached] = {}
+        self._mutex = threading.Lock()
+        self._local: dict[str, tuple[dict[str, str], float]] = {}
         self._loaders: dict[str, Callable[[], Mapping[str, str]]] = {
             "fields": client.field_index,
             "lists": client.list_index,
@@ -42,57 +54,74 @@ class ReferenceData:
         }
 
     def fields(self) -> Mapping[str, str]:
-        """Field key -> label."""
         return self._get("fields")
 
     def lists(self) -> Mapping[str, str]:
-        """Opt-in process id -> name (the unnamed one is the account's default double opt-in)."""
         return self._get("lists")
 
     def tags(self) -> Mapping[str, str]:
-        """Manual tag name -> id."""
         return self._get("tags")
 
-    def invalidate(self, *names: str) -> None:
-        with self._lock:
-            for name in names or tuple(self._cache):
-                self._cache.pop(name, None)
+    def tag_names(self) -> dict[str, str]:
+        """Manual tag id -> name."""
+        return {tag_id: name for name, tag_id in self.tags().items()}
+
+    def invalidate(self, *kinds: str) -> None:
+        """Forget ``kinds`` (all when none given) here and in the shared cache."""
+        for kind in kinds or tuple(self._loaders):
+            with self._mutex:
+                self._local.pop(kind, None)
+            self._cache.drop(kind)
 
     def ensure_tags(self, names: Iterable[str]) -> dict[str, str]:
-        """Tag name -> id for every name, creating the missing tags (each exactly once)."""
-        wanted = sorted(set(names))
-        known = self.tags()
-        if all(name in known for name in wanted):
-            return {name: known[name] for name in wanted}
-        with self._lock:
-            known = dict(self.tags())  # another thread may have created some meanwhile
-            for name in wanted:
-                if name not in known:
-                    known[name] = self._create_tag(name)
-            self._cache["tags"] = _Cached(known, self._clock())
+        """Tag name -> id for every name, creating each missing tag exactly once across all workers."""
+        wanted = set(names)
+        known = dict(self.tags())
+        for name in sorted(wanted - set(known)):
+            known[name] = self._create_once(name)
         return {name: known[name] for name in wanted}
 
-    def _create_tag(self, name: str) -> str:
+    def _create_once(self, name: str) -> str:
+        digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()
+        with held(self._locks, f"tag:{digest}", lease=TAG_LOCK_LEASE, wait=TAG_LOCK_WAIT):
+            shared = self._cache.load("tags") or self._refresh("tags")
+            tag_id = shared.get(name)
+            if tag_id is None:
+                tag_id = self._create(name)
+                self._cache.add("tags", name, tag_id)
+        with self._mutex:
+            if "tags" in self._local:
+                self._local["tags"][0][name] = tag_id
+        return tag_id
+
+    def _create(self, name: str) -> str:
         try:
             tag_id = self._client.tag_create(name)
         except Rejected:
-            # Someone else created it in between (names are unique): read it back.
-            self.invalidate("tags")
-            existing = self.tags().get(name)
+            # The name exists after all (created outside ktsync since the last read): use that tag.
+            existing = self._refresh("tags").get(name)
             if existing is None:
                 raise
             return existing
         log.info("created tag %r (id %s)", name, tag_id)
         return tag_id
 
-    def _get(self, name: str) -> Mapping[str, str]:
-        cached = self._cache.get(name)
+    def _get(self, kind: str) -> Mapping[str, str]:
         now = self._clock()
-        if cached is not None and now - cached.loaded_at < self._ttl:
-            return cached.value
-        with self._lock:
-            cached = self._cache.get(name)
-            if cached is None or now - cached.loaded_at >= self._ttl:
-                cached = _Cached(dict(self._loaders[name]()), self._clock())
-                self._cache[name] = cached
-            return cached.value
+        with self._mutex:
+            local = self._local.get(kind)
+        if local is not None and now - local[1] < self._local_ttl:
+            return local[0]
+        shared = self._cache.load(kind)
+        if shared is None:
+            return self._refresh(kind)
+        with self._mutex:
+            self._local[kind] = (shared, now)
+        return shared
+
+    def _refresh(self, kind: str) -> dict[str, str]:
+        fresh = dict(self._loaders[kind]())
+        self._cache.store(kind, fresh, self._ttl)
+        with self._mutex:
+            self._local[kind] = (fresh, self._clock())
+        return fresh

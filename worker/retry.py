@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ktsync.contract import ContractError
-from worker.klicktipp.errors import AuthError, KlickTippError
+from worker.klicktipp.errors import AuthError
 from worker.sync.mapping import MappingConfigError, MappingError
 
 
@@ -39,7 +39,11 @@ def compute_backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> fl
 
 
 def decide(error: BaseException, attempt: int, policy: RetryPolicy, rng: random.Random) -> Decision:
-    """``attempt`` counts the attempts made so far, this one included (1 for the first)."""
+    """``attempt`` counts the attempts made so far, this one included (1 for the first).
+
+    Errors say what they are through ``reason`` (a slug) and ``retryable``, as the KlickTipp client's
+    errors do; anything without a reason is unexpected and dead-lettered with its traceback.
+    """
     if isinstance(error, ContractError):
         return Decision(Action.DEAD_LETTER, "invalid_message")
     if isinstance(error, MappingError):
@@ -49,11 +53,13 @@ def decide(error: BaseException, attempt: int, policy: RetryPolicy, rng: random.
     if isinstance(error, AuthError):
         # The client already logged in again once; looping would only lock the account.
         return Decision(Action.DEAD_LETTER, "auth")
-    if isinstance(error, KlickTippError):
-        if not error.retryable:
-            return Decision(Action.DEAD_LETTER, error.reason)
-        if attempt >= policy.max_attempts:
-            return Decision(Action.DEAD_LETTER, "retries_exhausted")
-        delay = error.retry_after if error.retry_after is not None else compute_backoff(attempt, policy, rng)
-        return Decision(Action.RETRY, error.reason, delay)
-    return Decision(Action.DEAD_LETTER, "unexpected")
+    reason = getattr(error, "reason", None)
+    if not isinstance(reason, str):
+        return Decision(Action.DEAD_LETTER, "unexpected")
+    if not getattr(error, "retryable", False):
+        return Decision(Action.DEAD_LETTER, reason)
+    if attempt >= policy.max_attempts:
+        return Decision(Action.DEAD_LETTER, "retries_exhausted")
+    retry_after = getattr(error, "retry_after", None)
+    delay = retry_after if isinstance(retry_after, int | float) else compute_backoff(attempt, policy, rng)
+    return Decision(Action.RETRY, reason, delay)

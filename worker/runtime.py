@@ -11,11 +11,17 @@ import redis
 
 from config.settings import Settings
 from worker.deadletter import DeadLetterStore, RedisDeadLetterStore
+from worker.deletions import Deletions
 from worker.klicktipp.auth import auth_from_env
 from worker.klicktipp.client import KlickTippClient
 from worker.klicktipp.http import CallRecord, Timeout
+from worker.locks import RedisLocks
+from worker.outbound import Outbound, RedisOutbound
+from worker.refcache import RedisReferenceCache
 from worker.reference import ReferenceData
-from worker.service import SyncService
+from worker.review import RedisReviewList, ReviewList
+from worker.service import ContactSync, Notify, SyncDeps
+from worker.state import RedisStateStore, StateStore
 from worker.stats import RedisStats, Stats
 
 
@@ -41,14 +47,18 @@ class WorkerRuntime:
     settings: Settings
     client: KlickTippClient
     reference: ReferenceData
-    service: SyncService
+    sync: ContactSync
+    deletions: Deletions
+    state: StateStore
     redis: redis.Redis
     dead_letters: DeadLetterStore
     stats: Stats
+    review: ReviewList
+    outbound: Outbound
     calls: CallCounter
 
     @classmethod
-    def build(cls, settings: Settings, env: Mapping[str, str]) -> WorkerRuntime:
+    def build(cls, settings: Settings, env: Mapping[str, str], notify: Notify | None = None) -> WorkerRuntime:
         calls = CallCounter()
         client = KlickTippClient(
             auth_from_env(env),
@@ -56,16 +66,28 @@ class WorkerRuntime:
             timeout=Timeout(connect=settings.klicktipp.connect_timeout, read=settings.klicktipp.read_timeout),
             observer=calls,
         )
-        reference = ReferenceData(client, ttl=settings.klicktipp.reference_ttl)
         store = redis.Redis.from_url(settings.redis_url)
+        prefix = settings.key_prefix
+        locks = RedisLocks(store, prefix)
+        reference = ReferenceData(
+            client, RedisReferenceCache(store, prefix), locks, ttl=settings.klicktipp.reference_ttl
+        )
+        state = RedisStateStore(store, prefix)
+        outbound = RedisOutbound(store, prefix, settings.sync.outbound_maxlen)
+        review = RedisReviewList(store, prefix)
+        deps = SyncDeps(client, reference, state, locks, outbound, settings)
         return cls(
             settings=settings,
             client=client,
             reference=reference,
-            service=SyncService(client, reference, settings),
+            sync=ContactSync(deps, notify),
+            deletions=Deletions(deps, review),
+            state=state,
             redis=store,
-            dead_letters=RedisDeadLetterStore(store, settings.key_prefix),
-            stats=RedisStats(store, settings.key_prefix),
+            dead_letters=RedisDeadLetterStore(store, prefix),
+            stats=RedisStats(store, prefix),
+            review=review,
+            outbound=outbound,
             calls=calls,
         )
 
@@ -77,9 +99,10 @@ class WorkerRuntime:
 class RuntimeHolder:
     """One runtime per process: a forked pool child builds its own (sockets must not cross fork)."""
 
-    def __init__(self, settings: Settings, env: Mapping[str, str]) -> None:
+    def __init__(self, settings: Settings, env: Mapping[str, str], notify: Notify | None = None) -> None:
         self._settings = settings
         self._env = dict(env)
+        self._notify = notify
         self._lock = threading.Lock()
         self._runtime: WorkerRuntime | None = None
         self._pid = 0
@@ -88,7 +111,7 @@ class RuntimeHolder:
         if self._runtime is None or self._pid != os.getpid():
             with self._lock:
                 if self._runtime is None or self._pid != os.getpid():
-                    self._runtime = WorkerRuntime.build(self._settings, self._env)
+                    self._runtime = WorkerRuntime.build(self._settings, self._env, self._notify)
                     self._pid = os.getpid()
         return self._runtime
 

@@ -1,64 +1,286 @@
-"""Turn one validated contact event into the KlickTipp calls that bring the contact up to date."""
+"""Apply one contact event to KlickTipp with the fewest calls, following KlickTipp's CRM guide.
+
+Identity: the stored KlickTipp id (update by id, never a duplicate on an e-mail change), else
+add-or-update by e-mail (which matches an existing contact itself), else create. Subscription status
+belongs to KlickTipp: an unsubscribed contact is never re-subscribed; its fields and tags are still
+updated by id. Tags are applied as the final desired state. Events for one contact never interleave
+(a leased lock), stale and duplicate events are skipped, unchanged ones cost no call.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from config.settings import LISTID_MISSING, Settings, SourceSettings
 from ktsync.contract import ContactUpsert
 from worker.klicktipp.client import KlickTippClient
+from worker.klicktipp.errors import (
+    ConflictError,
+    NotFound,
+    NotSubscribedError,
+    ReferenceNotFound,
+    Rejected,
+    UnsubscribedError,
+    ValidationError,
+)
+from worker.klicktipp.models import Subscriber
+from worker.locks import Locks, held
+from worker.outbound import Outbound
 from worker.reference import ReferenceData
-from worker.sync.mapping import MappingConfigError, ResolvedMapping, map_contact, resolve_mapping
+from worker.state.base import ContactState, StateStore
+from worker.sync.desired import Desired, Skip, skip_reason
+from worker.sync.mapping import MappingConfigError, map_contact, resolve_mapping
+from worker.sync.plan import Call, first_tag, identity_call, owned_names, tag_calls
 from worker.sync.segments import desired_tags
 
 log = logging.getLogger(__name__)
 
+LOCK_WAIT = 2.0  # seconds a task waits for another event of the same contact before it requeues
+Notify = Callable[[SourceSettings, Mapping[str, Any]], None]
+
 
 @dataclass(frozen=True)
 class SyncOutcome:
-    status: str
+    status: str  # synced | unsubscribed | unchanged | stale | duplicate | planned | deleted | ...
+    klicktipp_id: str | None = None
+    plan: tuple[Call, ...] = ()
+
+
+class EmailChangeConflict(Exception):
+    """KlickTipp refused the new address (it belongs to another contact, or changes are not allowed)."""
+
+    reason = "conflict"
+
+    def __init__(self, old_email: str | None, new_email: str, cause: ConflictError) -> None:
+        self.old_email, self.new_email, self.cause = old_email, new_email, cause
+        super().__init__(f"e-mail change {old_email} -> {new_email} refused: {cause}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.cause.to_dict(), "old_email": self.old_email, "new_email": self.new_email}
+
+
+@dataclass(frozen=True)
+class SyncDeps:
+    """What the sync and deletion logic talks to (all injected; tests pass in-memory twins)."""
+
+    client: KlickTippClient
+    reference: ReferenceData
+    state: StateStore
+    locks: Locks
+    outbound: Outbound
+    settings: Settings
+    clock: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True)
+class _Applied:
     klicktipp_id: str
-    tags: tuple[str, ...] = ()
+    subscription: str
+    tags: frozenset[str]
 
 
-class SyncService:
-    """The sync logic's I/O shell: resolves reference data, maps, and calls KlickTipp."""
+class ContactSync:
+    """The I/O shell around the pure planning functions of ``worker.sync``."""
 
-    def __init__(self, client: KlickTippClient, reference: ReferenceData, settings: Settings) -> None:
-        self._client = client
-        self._reference = reference
-        self._settings = settings
+    def __init__(self, deps: SyncDeps, notify: Notify | None = None) -> None:
+        self._client, self._reference, self._state = deps.client, deps.reference, deps.state
+        self._locks, self._outbound, self._settings = deps.locks, deps.outbound, deps.settings
+        self._clock = deps.clock
+        self._notify = notify
 
-    def mapping_for(self, source: SourceSettings) -> ResolvedMapping:
-        """The source's mapping resolved against the account's field index (cheap: a dict pass)."""
-        return resolve_mapping(source, self._reference.fields())
-
-    def upsert(self, event: ContactUpsert) -> SyncOutcome:
-        """Add or update the contact with the source's opt-in process, then tag it."""
-        source = self._settings.source(event.source)
-        if source.listid is None:  # preflight refuses this; never let KlickTipp pick its default DOI
-            raise MappingConfigError(f"sources.{source.name}.listid: {LISTID_MISSING}")
+    def desired(self, event: ContactUpsert, source: SourceSettings) -> Desired:
+        """Map the event; raises MappingError (bad values) or MappingConfigError (bad mapping)."""
         mapped = map_contact(
             crm_contact_id=event.crm_contact_id,
             email=event.email,
             sms_number=event.sms_number,
             properties=event.properties,
-            mapping=self.mapping_for(source),
+            mapping=resolve_mapping(source, self._reference.fields()),
         )
-        tag_ids = self._reference.ensure_tags(desired_tags(event.properties, source.tag_rules))
-        ordered = sorted(tag_ids.values(), key=int)
-        subscriber = self._client.subscriber_create(
-            email=mapped.email,
-            smsnumber=mapped.sms_number,
-            listid=source.listid,
-            tagid=ordered[0] if ordered else None,
-            fields=dict(mapped.fields),
+        return Desired(
+            mapped.email, mapped.sms_number, mapped.fields, desired_tags(event.properties, source.tag_rules)
         )
-        missing = [tag for tag in ordered if tag not in subscriber.tags]
-        address = subscriber.email or mapped.email
-        if missing and address:
-            self._client.subscriber_tag(address, missing)
-        elif missing:
-            log.warning("contact %s has no email address; KlickTipp tags by email only", subscriber.id)
-        return SyncOutcome(status="synced", klicktipp_id=subscriber.id, tags=tuple(sorted(tag_ids)))
+
+    def upsert(self, event: ContactUpsert) -> SyncOutcome:
+        source = self._settings.source(event.source)
+        if source.listid is None:  # preflight refuses this; never let KlickTipp pick its default DOI
+            raise MappingConfigError(f"sources.{source.name}.listid: {LISTID_MISSING}")
+        desired = self.desired(event, source)
+        lock = f"contact:{source.name}:{event.crm_contact_id}"
+        with held(self._locks, lock, lease=self._settings.sync.lock_lease, wait=LOCK_WAIT):
+            stored = self._state.get(source.name, event.crm_contact_id)
+            duplicate = bool(event.event_id) and self._state.seen_event(source.name, event.event_id or "")
+            skip = skip_reason(occurred_at=event.occurred_at, stored=stored, desired_hash=desired.state_hash, duplicate=duplicate)  # fmt: skip
+            if event.dry_run:
+                return SyncOutcome(skip.value if skip else "planned", stored.klicktipp_id if stored else None,
+                                   () if skip else self.plan(desired, stored, source))  # fmt: skip
+            if skip is not None:
+                return self._skipped(skip, event, stored)
+            applied = self._apply_with_refresh(desired, stored, source)
+            self._remember(event, source, desired, applied)
+        return SyncOutcome(
+            "unsubscribed" if applied.subscription == "unsubscribed" else "synced", applied.klicktipp_id
+        )
+
+    def plan(self, desired: Desired, stored: ContactState | None, source: SourceSettings) -> tuple[Call, ...]:
+        """The calls an upsert would make, for a dry run: reads reference data, writes nothing."""
+        known = self._reference.tags()
+        missing = sorted(desired.tags - set(known))
+        tag_ids = {**known, **{name: f"<new {name}>" for name in missing}}
+        creates = [Call("api.tag.create", {"name": n}, "the tag does not exist yet") for n in missing]
+        known_contact = stored is not None and bool(stored.klicktipp_id) and not stored.is_tombstone
+        current = stored.tags if known_contact and stored else frozenset()
+        tagid = None if known_contact else first_tag(desired.tags, current, tag_ids)
+        identity = identity_call(desired, stored, listid=source.listid or 0, tagid=tagid)
+        after = current | ({n for n, i in tag_ids.items() if i == tagid} if tagid else set())
+        email = desired.email or (stored.email if stored else None)
+        tags = tag_calls(email=email, desired=desired.tags, current=frozenset(after), tag_ids=tag_ids)
+        return (*creates, *([identity] if identity else []), *tags)
+
+    def _skipped(self, skip: Skip, event: ContactUpsert, stored: ContactState | None) -> SyncOutcome:
+        if skip is Skip.UNCHANGED and stored is not None:
+            # Nothing to send, but later events older than this one are now stale.
+            self._state.put(replace(stored, occurred_at=event.occurred_at))
+            self._mark(event)
+        log.info("skipped %s event for %s/%s", skip.value, event.source, event.crm_contact_id)
+        return SyncOutcome(skip.value, stored.klicktipp_id if stored else None)
+
+    def _apply_with_refresh(
+        self, desired: Desired, stored: ContactState | None, source: SourceSettings
+    ) -> _Applied:
+        try:
+            return self._apply(desired, stored, source)
+        except (ReferenceNotFound, ValidationError) as exc:
+            if isinstance(exc, ValidationError) and not exc.field_key:
+                raise
+            # A tag, list or field KlickTipp no longer knows: refresh the reference data once, try again.
+            log.warning("refreshing reference data after %s", exc.reason)
+            self._reference.invalidate()
+            return self._apply(desired, stored, source)
+
+    def _apply(self, desired: Desired, stored: ContactState | None, source: SourceSettings) -> _Applied:
+        tag_ids = self._reference.ensure_tags(desired.tags)
+        if stored and stored.klicktipp_id and not stored.is_tombstone:
+            kt_id = self._update(desired, stored)
+            if kt_id is not None:
+                applied = _Applied(kt_id, stored.subscription, stored.tags)
+                return self._apply_tags(desired, stored.email, applied, tag_ids)
+            stored = None  # the stored id is gone in KlickTipp: add-or-update by e-mail below
+        subscriber = self._add_or_update(desired, source, tag_ids)
+        current = owned_names(subscriber.manual_tags, self._reference.tag_names(), source.tag_prefix)
+        applied = _Applied(subscriber.id, subscriber.subscription.value, current)
+        return self._apply_tags(desired, subscriber.email, applied, tag_ids)
+
+    def _update(self, desired: Desired, stored: ContactState) -> str | None:
+        """Update by id; None when KlickTipp no longer has that id."""
+        call = identity_call(desired, stored, listid=0, tagid=None)
+        if call is None:
+            return stored.klicktipp_id
+        args = {k: v for k, v in call.args.items() if k != "subscriber_id"}
+        try:
+            self._client.subscriber_update(stored.klicktipp_id or "", **args)
+        except ConflictError as exc:
+            if args.get("newemail"):
+                raise EmailChangeConflict(stored.email, args["newemail"], exc) from exc
+            raise
+        except (NotFound, Rejected) as exc:
+            if type(exc) not in (NotFound, Rejected) or self._exists(stored.klicktipp_id or ""):
+                raise
+            log.warning("KlickTipp id %s no longer exists; resolving by e-mail", stored.klicktipp_id)
+            return None
+        return stored.klicktipp_id
+
+    def _exists(self, klicktipp_id: str) -> bool:
+        try:
+            self._client.subscriber_get(klicktipp_id)
+        except NotFound:
+            return False
+        return True
+
+    def _add_or_update(
+        self, desired: Desired, source: SourceSettings, tag_ids: Mapping[str, str]
+    ) -> Subscriber:
+        tagid = first_tag(desired.tags, frozenset(), tag_ids)
+        call = identity_call(desired, None, listid=source.listid or 0, tagid=tagid)
+        assert call is not None
+        try:
+            return self._client.subscriber_create(**call.args)
+        except UnsubscribedError as refusal:
+            return self._adopt_unsubscribed(desired, refusal)
+
+    def _adopt_unsubscribed(self, desired: Desired, refusal: UnsubscribedError) -> Subscriber:
+        """KlickTipp refused add-or-update because the contact unsubscribed: update it by id instead."""
+        kt_id = self._client.subscriber_search(desired.email or "") if desired.email else None
+        if kt_id is None:
+            raise refusal
+        subscriber = self._client.subscriber_get(kt_id)
+        self._client.subscriber_update(kt_id, fields=dict(desired.fields))
+        return subscriber
+
+    def _apply_tags(
+        self, desired: Desired, email: str | None, applied: _Applied, tag_ids: Mapping[str, str]
+    ) -> _Applied:
+        address = desired.email or email
+        calls = tag_calls(email=address, desired=desired.tags, current=applied.tags, tag_ids=tag_ids)
+        if not address and desired.tags != applied.tags:
+            log.warning(
+                "contact %s has no e-mail address; KlickTipp tags by e-mail only", applied.klicktipp_id
+            )
+            return applied
+        try:
+            for call in calls:
+                self._run_tag_call(call)
+        except (UnsubscribedError, NotSubscribedError):
+            log.info("KlickTipp does not allow tagging contact %s in its state", applied.klicktipp_id)
+            return applied
+        return _Applied(applied.klicktipp_id, applied.subscription, desired.tags)
+
+    def _run_tag_call(self, call: Call) -> None:
+        if call.operation == "api.subscriber.tag":
+            self._client.subscriber_tag(call.args["email"], call.args["tagids"])
+        else:
+            self._client.subscriber_untag(call.args["email"], call.args["tagid"])
+
+    def _remember(
+        self, event: ContactUpsert, source: SourceSettings, desired: Desired, applied: _Applied
+    ) -> None:
+        now = self._clock()
+        state = ContactState(
+            source=source.name,
+            crm_contact_id=event.crm_contact_id,
+            klicktipp_id=applied.klicktipp_id,
+            email=desired.email,
+            sms_number=desired.sms_number,
+            fields_hash=desired.fields_hash,
+            state_hash=desired.state_hash if applied.tags == desired.tags else None,
+            tags=applied.tags,
+            occurred_at=event.occurred_at,
+            subscription=applied.subscription,
+            updated_at=now,
+        )
+        self._state.put(state)
+        self._mark(event)
+        self._publish(source, state, event)
+
+    def _mark(self, event: ContactUpsert) -> None:
+        if event.event_id:
+            self._state.mark_event(event.source, event.event_id, self._settings.sync.event_id_ttl)
+
+    def _publish(self, source: SourceSettings, state: ContactState, event: ContactUpsert) -> None:
+        """Tell the CRM side the KlickTipp id and subscription status (guide steps 8 and 12)."""
+        payload = {
+            "source": state.source,
+            "crm_contact_id": state.crm_contact_id,
+            "klicktipp_id": state.klicktipp_id,
+            "email": state.email,
+            "subscription": state.subscription,
+            "applied_at": state.updated_at,
+            "event_id": event.event_id,
+        }
+        self._outbound.publish("contact.synced", payload)
+        if source.callback_url and self._notify is not None:
+            self._notify(source, payload)

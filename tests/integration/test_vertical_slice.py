@@ -14,7 +14,7 @@ from celery import Celery
 
 import fake_klicktipp
 from config.settings import Settings
-from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, UNSUBSCRIBED_EMAIL, FakeControl
+from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
 from producers import Producer
 from tests.integration.conftest import wait_for
 from worker.deadletter import RedisDeadLetterStore
@@ -165,16 +165,6 @@ def test_values_klicktipp_would_refuse_are_dead_lettered_before_any_call(
     assert not [r for r in fake.requests() if r["path"].startswith("/subscriber")]
 
 
-def test_an_unsubscribed_contact_is_not_resubscribed_and_the_refusal_is_recorded(
-    worker: Celery, fake: FakeControl, producer: Producer, settings: Settings, redis_client: Any
-) -> None:
-    task_id = producer.enqueue({**ALEX, "email": UNSUBSCRIBED_EMAIL})
-
-    letter = wait_for(lambda: RedisDeadLetterStore(redis_client, settings.key_prefix).get(task_id))
-    assert letter.reason == "unsubscribed"
-    assert contact(fake, UNSUBSCRIBED_EMAIL)["status"] == "unsubscribed"  # type: ignore[index]
-
-
 def test_the_worker_refuses_to_start_when_the_crm_id_field_is_missing(
     fake: FakeControl, env: dict[str, str]
 ) -> None:
@@ -205,6 +195,7 @@ def test_make_demo_runs_end_to_end_on_embedded_defaults() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "== Outcome: synced 47, dead-lettered 2, rejected at the producer 5" in result.stdout
+    assert "== Outcome: synced 47, kept unsubscribed 1" in result.stdout
+    assert "dead-lettered 1, rejected at the producer 5" in result.stdout
     assert "dead letter mapping (contact 5091)" in result.stdout
     assert "[CRM] [Lifecycle Stage]" in result.stdout

@@ -30,6 +30,6 @@ def test_a_private_server_answers_and_is_gone_afterwards() -> None:
 
 
 def test_no_binary_anywhere_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    monkeypatch.setattr("importlib.util.find_spec", lambda _name: None)
     with pytest.raises(RedisNotFound, match="KTSYNC_REDIS_URL"):
         find_redis_server(path_env="/nonexistent")

@@ -1,0 +1,128 @@
+"""Deletions both ways, each by an explicit policy; afterwards only a tombstone remains in the state.
+
+CRM ``contact.deleted`` -> per-source ``deletion_policy``: ``untag`` (remove owned tags; the default),
+``unsubscribe``, ``delete`` or ``ignore``. KlickTipp ``klicktipp.deletion_requested`` ->
+``sync.klicktipp_deletion_policy``: ``review`` (the default), ``delete_in_crm`` or ``anonymize``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from ktsync.contract import ContactDeleted, DeletionRequested
+from worker.klicktipp.errors import ContactNotFound, NotFound, NotSubscribedError, Rejected
+from worker.locks import held
+from worker.review import ReviewList
+from worker.service import LOCK_WAIT, SyncDeps, SyncOutcome
+from worker.state.base import ContactState
+from worker.sync.plan import Call, owned_names
+
+log = logging.getLogger(__name__)
+
+
+class Deletions:
+    def __init__(self, deps: SyncDeps, review: ReviewList) -> None:
+        self._client, self._reference, self._state = deps.client, deps.reference, deps.state
+        self._locks, self._outbound, self._settings = deps.locks, deps.outbound, deps.settings
+        self._clock = deps.clock
+        self._review = review
+
+    def contact_deleted(self, event: ContactDeleted) -> SyncOutcome:
+        """Apply the source's deletion policy, then purge the contact's personal data from the state."""
+        source = self._settings.source(event.source)
+        lock = f"contact:{source.name}:{event.crm_contact_id}"
+        with held(self._locks, lock, lease=self._settings.sync.lock_lease, wait=LOCK_WAIT):
+            stored = self._state.get(source.name, event.crm_contact_id)
+            if stored is not None and event.occurred_at < stored.occurred_at:
+                return SyncOutcome("stale", stored.klicktipp_id)
+            if stored is not None and stored.is_tombstone:
+                return SyncOutcome("duplicate", stored.klicktipp_id)
+            calls = self._deletion_calls(source.deletion_policy, stored, event.email, source.tag_prefix)
+            if event.dry_run:
+                return SyncOutcome("planned", stored.klicktipp_id if stored else None, tuple(calls))
+            for call in calls:
+                self._run(call)
+            base = stored or ContactState(source=source.name, crm_contact_id=event.crm_contact_id)
+            self._state.put(base.tombstone(occurred_at=event.occurred_at, now=self._clock()))
+        log.info("contact %s/%s deleted in the CRM: policy %s, %d calls", source.name, event.crm_contact_id,
+                 source.deletion_policy, len(calls))  # fmt: skip
+        return SyncOutcome(f"deleted_{source.deletion_policy}", base.klicktipp_id)
+
+    def _deletion_calls(
+        self, policy: str, stored: ContactState | None, email: str | None, prefix: str
+    ) -> list[Call]:
+        address = (stored.email if stored else None) or email
+        kt_id = stored.klicktipp_id if stored else None
+        if policy == "ignore":
+            return []
+        if policy == "unsubscribe":
+            return (
+                [Call("api.subscriber.unsubscribe", {"email": address}, "policy unsubscribe")]
+                if address
+                else []
+            )
+        if policy == "delete":
+            kt_id = kt_id or (self._client.subscriber_search(address) if address else None)
+            return [Call("api.subscriber.delete", {"subscriber_id": kt_id}, "policy delete")] if kt_id else []
+        tags = stored.tags if stored else self._owned_tags_of(address, prefix)
+        tag_ids = self._reference.tags()
+        return [
+            Call("api.subscriber.untag", {"email": address, "tagid": tag_ids[n]}, f"policy untag: {n}")
+            for n in sorted(tags)
+            if n in tag_ids and address
+        ]
+
+    def _owned_tags_of(self, email: str | None, prefix: str) -> frozenset[str]:
+        kt_id = self._client.subscriber_search(email) if email else None
+        if kt_id is None:
+            return frozenset()
+        tags = self._client.subscriber_get(kt_id).manual_tags
+        return owned_names(tags, self._reference.tag_names(), prefix)
+
+    def _run(self, call: Call) -> None:
+        try:
+            if call.operation == "api.subscriber.delete":
+                self._client.subscriber_delete(call.args["subscriber_id"])
+            elif call.operation == "api.subscriber.unsubscribe":
+                self._client.subscriber_unsubscribe(call.args["email"])
+            else:
+                self._client.subscriber_untag(call.args["email"], call.args["tagid"])
+        except (NotFound, ContactNotFound, NotSubscribedError) as exc:
+            # Already gone, never subscribed, or not tagged: the policy's goal holds already.
+            log.info("%s: nothing to do (%s)", call.operation, exc.reason)
+        except Rejected as exc:
+            if type(exc) is not Rejected:
+                raise
+            log.info("%s: KlickTipp says %s", call.operation, exc)
+
+    def deletion_requested(self, event: DeletionRequested) -> SyncOutcome:
+        """KlickTipp's Privacy Dashboard asks for deletion: review it, or tell the CRM to delete/anonymize."""
+        policy = self._settings.sync.klicktipp_deletion_policy
+        known = self._state.find(klicktipp_id=event.klicktipp_id, email=event.email)
+        item: dict[str, Any] = {
+            "email": event.email,
+            "klicktipp_id": event.klicktipp_id or (known.klicktipp_id if known else None),
+            "source": known.source if known else None,
+            "crm_contact_id": known.crm_contact_id if known else None,
+            "occurred_at": event.occurred_at,
+            "received_at": self._clock(),
+        }
+        if event.dry_run:
+            return SyncOutcome("planned", item["klicktipp_id"])
+        if policy == "review":
+            self._review.add(_request_id(event), item)
+            return SyncOutcome("review", item["klicktipp_id"])
+        kind = "crm.delete_contact" if policy == "delete_in_crm" else "crm.anonymize_contact"
+        self._outbound.publish(kind, item)
+        if known is not None and not known.is_tombstone:
+            self._state.put(known.tombstone(occurred_at=event.occurred_at, now=self._clock()))
+        return SyncOutcome(policy, item["klicktipp_id"])
+
+
+def _request_id(event: DeletionRequested) -> str:
+    if event.event_id:
+        return event.event_id
+    basis = f"{event.klicktipp_id or ''}|{event.email or ''}"
+    return "req-" + hashlib.sha256(basis.encode()).hexdigest()[:16]
