@@ -7,12 +7,16 @@ Heavy imports happen inside the commands so that ``ktsync --help`` stays fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import click
+import redis
 
 from config.settings import ConfigError, Settings, load_settings
 
@@ -73,7 +77,12 @@ def worker(
 
 @main.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"))
-def enqueue(file: IO[str]) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print, per contact, the KlickTipp calls it would cause and why; enqueue and write nothing.",
+)
+def enqueue(file: IO[str], dry_run: bool) -> None:
     """Enqueue the valid JSON lines of FILE (- for stdin); list every rejected line and why.
 
     Exit status: 0 all accepted, 2 some rejected, 1 nothing could be enqueued.
@@ -82,6 +91,9 @@ def enqueue(file: IO[str]) -> None:
     from producers.files import enqueue_lines
 
     settings = _settings()
+    if dry_run:
+        _dry_run(file, settings)
+        return
     try:
         with Producer(settings) as producer:
             report = enqueue_lines(file, producer)
@@ -94,30 +106,83 @@ def enqueue(file: IO[str]) -> None:
         sys.exit(EXIT_REJECTED)
 
 
-@main.command()
+def _dry_run(file: IO[str], settings: Settings) -> None:
+    from ktsync.dryrun import dry_run
+    from worker.runtime import WorkerRuntime
+
+    runtime = WorkerRuntime.build(settings, os.environ)
+    try:
+        rejected = dry_run(file, runtime, click.echo)
+    finally:
+        runtime.close()
+    if rejected:
+        sys.exit(EXIT_REJECTED)
+
+
+@main.group()
+def review() -> None:
+    """KlickTipp deletion requests kept for a person to decide (policy "review")."""
+
+
+@review.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(as_json: bool) -> None:
-    """Show queue depths (pending, in flight, scheduled retries), outcomes and dead letters."""
-    import redis
+def review_list(as_json: bool) -> None:
+    """Show the deletion requests waiting for review, oldest first."""
+    from worker.review import RedisReviewList
 
-    from ktsync.queues import queue_status
-    from worker.deadletter import RedisDeadLetterStore
-    from worker.stats import RedisStats
+    with _redis(_settings()) as (client, settings):
+        items = RedisReviewList(client, settings.key_prefix).list()
+    if as_json:
+        click.echo(json.dumps(items, sort_keys=True))
+        return
+    if not items:
+        click.echo("no deletion requests waiting for review")
+    for item in items:
+        who = f"{item.get('source') or '?'}/{item.get('crm_contact_id') or '?'}"
+        click.echo(
+            f"{item['id']}: {item.get('email') or '-'} (KlickTipp {item.get('klicktipp_id') or '-'}, CRM {who})"
+        )
 
-    settings = _settings()
+
+@review.command("done")
+@click.argument("request_id")
+def review_done(request_id: str) -> None:
+    """Remove a request from the review list once it has been handled."""
+    from worker.review import RedisReviewList
+
+    with _redis(_settings()) as (client, settings):
+        removed = RedisReviewList(client, settings.key_prefix).remove(request_id)
+    if not removed:
+        raise click.ClickException(f"no deletion request {request_id!r} in the review list")
+    click.echo(f"removed {request_id}")
+
+
+@contextmanager
+def _redis(settings: Settings) -> Iterator[tuple[redis.Redis, Settings]]:
     client = redis.Redis.from_url(settings.redis_url)
     try:
-        report: dict[str, Any] = {
-            "queue": queue_status(
-                client, settings.worker.queue, time.time(), settings.broker_prefix
-            ).to_dict(),
-            "outcomes": RedisStats(client, settings.key_prefix).snapshot(),
-            "dead_letters": RedisDeadLetterStore(client, settings.key_prefix).count(),
-        }
+        yield client, settings
     except redis.ConnectionError as exc:
         raise click.ClickException(f"cannot reach Redis at {settings.redis_url}: {exc}") from None
     finally:
         client.close()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Show queue depths (pending, in flight, scheduled retries), outcomes and dead letters."""
+    from ktsync.queues import queue_status
+    from worker.deadletter import RedisDeadLetterStore
+    from worker.stats import RedisStats
+
+    with _redis(_settings()) as (client, settings):
+        queue = queue_status(client, settings.worker.queue, time.time(), settings.broker_prefix)
+        report: dict[str, Any] = {
+            "queue": queue.to_dict(),
+            "outcomes": RedisStats(client, settings.key_prefix).snapshot(),
+            "dead_letters": RedisDeadLetterStore(client, settings.key_prefix).count(),
+        }
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
         return

@@ -32,16 +32,15 @@ class Deletions:
     def contact_deleted(self, event: ContactDeleted) -> SyncOutcome:
         """Apply the source's deletion policy, then purge the contact's personal data from the state."""
         source = self._settings.source(event.source)
+        if event.dry_run:
+            return self.preview(event)
         lock = f"contact:{source.name}:{event.crm_contact_id}"
         with held(self._locks, lock, lease=self._settings.sync.lock_lease, wait=LOCK_WAIT):
             stored = self._state.get(source.name, event.crm_contact_id)
-            if stored is not None and event.occurred_at < stored.occurred_at:
-                return SyncOutcome("stale", stored.klicktipp_id)
-            if stored is not None and stored.is_tombstone:
-                return SyncOutcome("duplicate", stored.klicktipp_id)
+            skip = _skip(event, stored)
+            if skip is not None:
+                return SyncOutcome(skip, stored.klicktipp_id if stored else None)
             calls = self._deletion_calls(source.deletion_policy, stored, event.email, source.tag_prefix)
-            if event.dry_run:
-                return SyncOutcome("planned", stored.klicktipp_id if stored else None, tuple(calls))
             for call in calls:
                 self._run(call)
             base = stored or ContactState(source=source.name, crm_contact_id=event.crm_contact_id)
@@ -49,6 +48,17 @@ class Deletions:
         log.info("contact %s/%s deleted in the CRM: policy %s, %d calls", source.name, event.crm_contact_id,
                  source.deletion_policy, len(calls))  # fmt: skip
         return SyncOutcome(f"deleted_{source.deletion_policy}", base.klicktipp_id)
+
+    def preview(self, event: ContactDeleted) -> SyncOutcome:
+        """The calls the source's deletion policy would make (it may search by e-mail to find them)."""
+        source = self._settings.source(event.source)
+        stored = self._state.get(source.name, event.crm_contact_id)
+        skip = _skip(event, stored)
+        known_id = stored.klicktipp_id if stored else None
+        if skip is not None:
+            return SyncOutcome(skip, known_id)
+        calls = self._deletion_calls(source.deletion_policy, stored, event.email, source.tag_prefix)
+        return SyncOutcome("planned", known_id, tuple(calls))
 
     def _deletion_calls(
         self, policy: str, stored: ContactState | None, email: str | None, prefix: str
@@ -119,6 +129,14 @@ class Deletions:
         if known is not None and not known.is_tombstone:
             self._state.put(known.tombstone(occurred_at=event.occurred_at, now=self._clock()))
         return SyncOutcome(policy, item["klicktipp_id"])
+
+
+def _skip(event: ContactDeleted, stored: ContactState | None) -> str | None:
+    if stored is not None and event.occurred_at < stored.occurred_at:
+        return "stale"
+    if stored is not None and stored.is_tombstone:
+        return "duplicate"
+    return None
 
 
 def _request_id(event: DeletionRequested) -> str:

@@ -4,7 +4,7 @@ Every task needs tag IDs and field keys; reading them per task would double the 
 cached in Redis for ``ttl`` seconds (shared by all workers) and memoized in-process for a few
 seconds on top, and refreshed early when KlickTipp says something is missing. A missing tag is
 created exactly once across all workers: creators serialize on a per-name lock and re-read the
-shared cache before calling ``POST /tag``.
+shared cache, and on a miss KlickTipp's tag list, before calling ``POST /tag``.
 """
 
 from __future__ import annotations
@@ -84,8 +84,9 @@ class ReferenceData:
     def _create_once(self, name: str) -> str:
         digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()
         with held(self._locks, f"tag:{digest}", lease=TAG_LOCK_LEASE, wait=TAG_LOCK_WAIT):
-            shared = self._cache.load("tags") or self._refresh("tags")
-            tag_id = shared.get(name)
+            # A miss in the shared cache is not proof: a concurrent refresh may have stored an older
+            # list over a tag another worker just created. Only KlickTipp's own list decides.
+            tag_id = (self._cache.load("tags") or {}).get(name) or self._refresh("tags").get(name)
             if tag_id is None:
                 tag_id = self._create(name)
                 self._cache.add("tags", name, tag_id)

@@ -110,20 +110,34 @@ class ContactSync:
         if source.listid is None:  # preflight refuses this; never let KlickTipp pick its default DOI
             raise MappingConfigError(f"sources.{source.name}.listid: {LISTID_MISSING}")
         desired = self.desired(event, source)
+        if event.dry_run:
+            return self.preview(event)
         lock = f"contact:{source.name}:{event.crm_contact_id}"
         with held(self._locks, lock, lease=self._settings.sync.lock_lease, wait=LOCK_WAIT):
             stored = self._state.get(source.name, event.crm_contact_id)
-            duplicate = bool(event.event_id) and self._state.seen_event(source.name, event.event_id or "")
-            skip = skip_reason(occurred_at=event.occurred_at, stored=stored, desired_hash=desired.state_hash, duplicate=duplicate)  # fmt: skip
-            if event.dry_run:
-                return SyncOutcome(skip.value if skip else "planned", stored.klicktipp_id if stored else None,
-                                   () if skip else self.plan(desired, stored, source))  # fmt: skip
+            skip = self._skip(event, stored, desired)
             if skip is not None:
                 return self._skipped(skip, event, stored)
             applied = self._apply_with_refresh(desired, stored, source)
             self._remember(event, source, desired, applied)
-        return SyncOutcome(
-            "unsubscribed" if applied.subscription == "unsubscribed" else "synced", applied.klicktipp_id
+        status = "unsubscribed" if applied.subscription == "unsubscribed" else "synced"
+        return SyncOutcome(status, applied.klicktipp_id)
+
+    def preview(self, event: ContactUpsert) -> SyncOutcome:
+        """What ``upsert`` would do, as a plan of calls with reasons: reads, never writes to KlickTipp."""
+        source = self._settings.source(event.source)
+        desired = self.desired(event, source)
+        stored = self._state.get(source.name, event.crm_contact_id)
+        skip = self._skip(event, stored, desired)
+        known_id = stored.klicktipp_id if stored else None
+        if skip is not None:
+            return SyncOutcome(skip.value, known_id)
+        return SyncOutcome("planned", known_id, self.plan(desired, stored, source))
+
+    def _skip(self, event: ContactUpsert, stored: ContactState | None, desired: Desired) -> Skip | None:
+        seen = bool(event.event_id) and self._state.seen_event(event.source, event.event_id or "")
+        return skip_reason(
+            occurred_at=event.occurred_at, stored=stored, desired_hash=desired.state_hash, duplicate=seen
         )
 
     def plan(self, desired: Desired, stored: ContactState | None, source: SourceSettings) -> tuple[Call, ...]:
@@ -163,7 +177,7 @@ class ContactSync:
             return self._apply(desired, stored, source)
 
     def _apply(self, desired: Desired, stored: ContactState | None, source: SourceSettings) -> _Applied:
-        tag_ids = self._reference.ensure_tags(desired.tags)
+        tag_ids = {**self._reference.tags(), **self._reference.ensure_tags(desired.tags)}
         if stored and stored.klicktipp_id and not stored.is_tombstone:
             kt_id = self._update(desired, stored)
             if kt_id is not None:

@@ -6,7 +6,6 @@ real Redis, and every KlickTipp call is real HTTP to the fake KlickTipp's proces
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,11 @@ from fake_klicktipp.testing import (
 )
 from ktsync.redis_server import RedisHandle
 from producers import Producer
+from tests.integration.sync_helpers import Outcomes, Stores, wait_for
 from worker.celery_app import create_app
 
 pytestmark = pytest.mark.integration
+__all__ = ["wait_for"]  # where the tests have always imported it from
 
 
 @pytest.fixture(scope="session")
@@ -69,12 +70,30 @@ def config_file(
 
 
 @pytest.fixture
-def env(config_file: Callable[..., Path], redis_client: Any) -> dict[str, str]:
+def source_config() -> dict[str, Any]:
+    """Overrides of ``sources.default`` for the test's config file; override or parametrize it."""
+    return {}
+
+
+@pytest.fixture
+def extra_env() -> dict[str, str]:
+    """Environment variables added for the test (e.g. ``KTSYNC_*`` overrides); override or parametrize."""
+    return {}
+
+
+@pytest.fixture
+def env(
+    config_file: Callable[..., Path],
+    redis_client: Any,
+    source_config: dict[str, Any],
+    extra_env: dict[str, str],
+) -> dict[str, str]:
     """The environment a worker or CLI runs with: config file and session credentials for the fake."""
     return {
-        "KTSYNC_CONFIG": str(config_file()),
+        "KTSYNC_CONFIG": str(config_file(**source_config)),
         "KLICKTIPP_USERNAME": DEMO_USERNAME,
         "KLICKTIPP_PASSWORD": DEMO_PASSWORD,
+        **extra_env,
     }
 
 
@@ -85,7 +104,10 @@ def settings(env: dict[str, str]) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, env: dict[str, str]) -> Celery:
-    return create_app(settings, env)
+    app = create_app(settings, env)
+    # BRPOP for 0.1 s instead of 1 s: an idle worker notices the end of a test sooner (faster teardown).
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, "polling_interval": 0.1}
+    return app
 
 
 @pytest.fixture
@@ -102,13 +124,13 @@ def producer(settings: Settings) -> Iterator[Producer]:
         yield producer
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """Poll until ``predicate()`` is truthy; fail with its last value after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value:
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s (last value: {value!r})")
-        time.sleep(interval)
-        value = predicate()
-    return value
+@pytest.fixture
+def outcomes(redis_client: Any, settings: Settings) -> Outcomes:
+    """The workers' outcome counters; ``outcomes.wait(n)`` waits for n finished tasks."""
+    return Outcomes(redis_client, settings)
+
+
+@pytest.fixture
+def stores(redis_client: Any, settings: Settings) -> Stores:
+    """Contact state, outbound stream, review list and dead letters as the workers left them."""
+    return Stores(redis_client, settings)
