@@ -1,7 +1,14 @@
 """The dead-letter store: tasks that can never succeed, kept with their payload and reason."""
 
-from worker.deadletter.base import DeadLetter, DeadLetterStore
+from worker.deadletter.base import Bounds, DeadLetter, DeadLetterStore, Filter
 from worker.deadletter.memory import MemoryDeadLetterStore
 from worker.deadletter.redis import RedisDeadLetterStore
 
-__all__ = ["DeadLetter", "DeadLetterStore", "MemoryDeadLetterStore", "RedisDeadLetterStore"]
+__all__ = [
+    "Bounds",
+    "DeadLetter",
+    "DeadLetterStore",
+    "Filter",
+    "MemoryDeadLetterStore",
+    "RedisDeadLetterStore",
+]

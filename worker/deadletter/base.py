@@ -1,4 +1,4 @@
-"""What a dead letter is and the interface every dead-letter backend offers."""
+"""What a dead letter is, how to filter them, and the interface every dead-letter backend offers."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ class DeadLetter:
     replays: int = 0
     source: str = field(default="")
 
+    @property
+    def code(self) -> int | None:
+        """KlickTipp's numeric error code, when KlickTipp gave one."""
+        value = self.error.get("error")
+        return value if isinstance(value, int) else None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -31,15 +37,64 @@ class DeadLetter:
         return cls(**dict(data))
 
 
+@dataclass(frozen=True)
+class Filter:
+    """Which dead letters an operator means (all given criteria must hold)."""
+
+    reason: str | None = None
+    code: int | None = None
+    source: str | None = None
+    since: float | None = None
+
+    def matches(self, letter: DeadLetter) -> bool:
+        return (
+            (self.reason is None or letter.reason == self.reason)
+            and (self.code is None or letter.code == self.code)
+            and (self.source is None or letter.source == self.source)
+            and (self.since is None or letter.last_failed_at >= self.since)
+        )
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The store keeps at most ``max_entries`` letters, none older than ``max_age`` seconds."""
+
+    max_entries: int = 100_000
+    max_age: float = 30 * 24 * 3600
+
+
 class DeadLetterStore(Protocol):
-    def add(self, letter: DeadLetter) -> None: ...
+    def add(self, letter: DeadLetter) -> None:
+        """Store a letter; one with the same id (a replay that failed again) replaces it, keeping its
+        first failure time and replay count. Evicts beyond the bounds and counts the evictions."""
+        ...
 
     def get(self, letter_id: str) -> DeadLetter | None: ...
 
-    def list(self, limit: int = 100) -> list[DeadLetter]:
+    def list(self, where: Filter = Filter(), limit: int = 100) -> list[DeadLetter]:
         """Newest first."""
         ...
 
     def count(self) -> int: ...
 
     def remove(self, letter_id: str) -> bool: ...
+
+    def note_replay(self, letter_id: str) -> None:
+        """Count one replay of the letter (it stays until the replayed task succeeds)."""
+        ...
+
+    def evicted(self) -> int:
+        """How many letters the bounds have pushed out so far."""
+        ...
+
+
+def merge(previous: DeadLetter | None, letter: DeadLetter) -> DeadLetter:
+    """A letter that comes back (its replay failed again) keeps its history."""
+    if previous is None:
+        return letter
+    return DeadLetter(**{
+        **letter.to_dict(),
+        "first_failed_at": previous.first_failed_at,
+        "replays": max(previous.replays, letter.replays),
+        "attempts": previous.attempts + letter.attempts,
+    })  # fmt: skip

@@ -2,25 +2,48 @@
 
 from __future__ import annotations
 
-from worker.deadletter.base import DeadLetter
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from worker.deadletter.base import Bounds, DeadLetter, Filter, merge
 
 
 class MemoryDeadLetterStore:
-    def __init__(self) -> None:
+    def __init__(self, bounds: Bounds = Bounds(), clock: Callable[[], float] = time.time) -> None:  # noqa: B008
         self._letters: dict[str, DeadLetter] = {}
+        self._bounds = bounds
+        self._clock = clock
+        self._evicted = 0
 
     def add(self, letter: DeadLetter) -> None:
-        self._letters[letter.id] = letter
+        self._letters[letter.id] = merge(self._letters.get(letter.id), letter)
+        self._evict()
+
+    def _evict(self) -> None:
+        oldest_allowed = self._clock() - self._bounds.max_age
+        newest_first = sorted(self._letters.values(), key=lambda d: (d.last_failed_at, d.id), reverse=True)
+        keep = [d for d in newest_first if d.last_failed_at >= oldest_allowed][: self._bounds.max_entries]
+        self._evicted += len(self._letters) - len(keep)
+        self._letters = {d.id: d for d in keep}
 
     def get(self, letter_id: str) -> DeadLetter | None:
         return self._letters.get(letter_id)
 
-    def list(self, limit: int = 100) -> list[DeadLetter]:
+    def list(self, where: Filter = Filter(), limit: int = 100) -> list[DeadLetter]:  # noqa: B008
         newest = sorted(self._letters.values(), key=lambda d: (d.last_failed_at, d.id), reverse=True)
-        return newest[:limit]
+        return [d for d in newest if where.matches(d)][:limit]
 
     def count(self) -> int:
         return len(self._letters)
 
     def remove(self, letter_id: str) -> bool:
         return self._letters.pop(letter_id, None) is not None
+
+    def note_replay(self, letter_id: str) -> None:
+        letter = self._letters.get(letter_id)
+        if letter is not None:
+            self._letters[letter_id] = replace(letter, replays=letter.replays + 1)
+
+    def evicted(self) -> int:
+        return self._evicted

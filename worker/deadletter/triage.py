@@ -1,0 +1,103 @@
+"""Dead letters grouped by cause, each group with what it means and the fix to make. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from worker.deadletter.base import DeadLetter
+from worker.klicktipp.codes import describe
+
+# reason -> (what happened, what the operator does about it). The README's runbook says the same.
+RUNBOOK: dict[str, tuple[str, str]] = {
+    "invalid_message": (
+        "the message breaks contract v1",
+        "fix the producer; replaying the same message fails again",
+    ),
+    "mapping": (
+        "a CRM value cannot be converted to its KlickTipp field type",
+        "fix the value in the CRM (or the field type in the config), then replay",
+    ),
+    "config": (
+        "the configuration does not fit the account (listid, field, label)",
+        "fix config/ktsync.yaml or the account, restart workers, replay",
+    ),
+    "validation": (
+        "KlickTipp rejected a value (406)",
+        "fix the value in the CRM or the field mapping, then replay",
+    ),
+    "conflict": (
+        "the address or SMS number belongs to another KlickTipp contact",
+        "merge or clean up the two contacts (CRM and KlickTipp), then replay",
+    ),
+    "auth": (
+        "KlickTipp refused the credentials or the plan has no API access",
+        "fix KLICKTIPP_* credentials or the account's plan, restart workers, replay --reason auth",
+    ),
+    "reference_not_found": (
+        "an opt-in process or tag vanished from the account",
+        "check the listid and tags in KlickTipp, then replay",
+    ),
+    "retries_exhausted": (
+        "KlickTipp or the network kept failing",
+        "check KlickTipp's status and the network; replay when healthy",
+    ),
+    "rejected": (
+        "KlickTipp refused the request (406 without a code)",
+        "read the message; usually data to fix in the CRM",
+    ),
+    "not_subscribed": ("the contact is not subscribed for this action", "usually nothing to do; purge"),
+    "contact_not_found": (
+        "KlickTipp has no contact with that address",
+        "check for an e-mail change made outside the CRM; replay",
+    ),
+    "callback": (
+        "the CRM callback URL kept failing",
+        "fix the callback endpoint, then replay --reason callback",
+    ),
+    "poison": (
+        "the message killed the worker process repeatedly",
+        "inspect the payload (dlq show); fix the bug before replaying",
+    ),
+    "unexpected": (
+        "an error ktsync does not know (a bug?)",
+        "read the traceback (dlq show), report it; replay once fixed",
+    ),
+}
+UNKNOWN = ("an unclassified failure", "inspect with `ktsync dlq show`")
+
+
+@dataclass(frozen=True)
+class Group:
+    reason: str
+    code: int | None
+    count: int
+    oldest: float
+    newest: float
+    meaning: str
+    fix: str
+
+
+def group(letters: Iterable[DeadLetter]) -> list[Group]:
+    """Dead letters counted by (reason, KlickTipp code), biggest group first."""
+    buckets: dict[tuple[str, int | None], list[DeadLetter]] = {}
+    for letter in letters:
+        buckets.setdefault((letter.reason, letter.code), []).append(letter)
+    groups = [_group(reason, code, items) for (reason, code), items in buckets.items()]
+    return sorted(groups, key=lambda g: (-g.count, g.reason, g.code or 0))
+
+
+def _group(reason: str, code: int | None, letters: list[DeadLetter]) -> Group:
+    meaning, fix = RUNBOOK.get(reason, UNKNOWN)
+    sample = letters[0].error
+    detail = describe(code, sample.get("code"), sample.get("operation")) if code is not None else None
+    times = [letter.last_failed_at for letter in letters]
+    return Group(
+        reason,
+        code,
+        len(letters),
+        min(times),
+        max(times),
+        f"{meaning}{f' - {detail}' if detail else ''}",
+        fix,
+    )
