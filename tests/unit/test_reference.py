@@ -113,3 +113,20 @@ def test_a_tag_created_outside_ktsync_meanwhile_is_adopted_not_duplicated(
     reference.invalidate("tags")
     assert reference.ensure_tags(["[CRM] Made by hand"]) == {"[CRM] Made by hand": "55"}
     assert account.calls["create [CRM] Made by hand"] == 0
+
+
+def test_a_stale_list_stored_over_a_fresh_one_never_leads_to_a_second_create(namespace: str) -> None:
+    # Given worker A created a tag, and worker C then stored an older tag list over the shared cache
+    account = AccountStub()
+    cache, locks = MemoryReferenceCache(), MemoryLocks()
+    worker_a = ReferenceData(account, cache, locks, ttl=60)  # type: ignore[arg-type]
+    worker_a.ensure_tags(["[CRM] Fresh"])
+    cache.store("tags", {"Webinar 2026": "10"}, ttl=60)  # C's refresh, read before A's create
+
+    # When worker B needs the same tag
+    worker_b = ReferenceData(account, cache, locks, ttl=60)  # type: ignore[arg-type]
+    ids = worker_b.ensure_tags(["[CRM] Fresh"])
+
+    # Then B finds it in KlickTipp's own list instead of creating it again
+    assert account.calls["create [CRM] Fresh"] == 1
+    assert ids == worker_a.ensure_tags(["[CRM] Fresh"])

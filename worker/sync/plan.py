@@ -91,5 +91,6 @@ def owned_names(tag_ids_on_contact: object, names_by_id: Mapping[str, str], pref
     return frozenset(n for i in ids if (n := names_by_id.get(str(i))) is not None and n.startswith(prefix))
 
 
-def _numeric(tag_id: str) -> tuple[int, str]:
-    return (int(tag_id), tag_id) if tag_id.isdigit() else (0, tag_id)
+def _numeric(tag_id: str) -> tuple[int, int, str]:
+    """Existing tags by id; tags still to be created (a dry run's placeholders) after them, as in a real run."""
+    return (0, int(tag_id), tag_id) if tag_id.isdigit() else (1, 0, tag_id)
