@@ -11,7 +11,13 @@ from ktsync.contract import TASK_NAMES
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery configuration both sides must agree on (broker, serialization, routing)."""
     queue = settings.worker.queue
-    transport: dict[str, Any] = {"visibility_timeout": settings.worker.visibility_timeout}
+    transport: dict[str, Any] = {
+        "visibility_timeout": settings.worker.visibility_timeout,
+        # Tasks of a worker that died (kill -9, lost host) come back after the visibility timeout;
+        # sweep for them every restore_interval seconds (kombu's default is ~100 s).
+        "unacked_restore_interval": settings.worker.restore_interval,
+        "unacked_restore_throttle": 1,
+    }
     if settings.broker_prefix:
         # Every broker key (queues, unacked, bindings) under one prefix: lets a shared Redis host
         # several ktsync installations, or a test run, without touching anyone else's keys.
@@ -19,6 +25,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.redis_url,
         "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # a restarting Redis is waited for, never given up on
         # Tasks must be redelivered only when a worker really died, never while they wait: every retry
         # countdown is kept below this (longer delays are parked in ktsync's own schedule).
         "broker_transport_options": transport,

@@ -31,6 +31,7 @@ from producers.files import Report, enqueue_lines
 DEFAULT_CONTACTS = Path(__file__).resolve().parents[1] / "examples" / "contacts.jsonl"
 DEMO_NAMESPACE = "ktsync-demo"
 DRAIN_TIMEOUT_S = 120.0
+DEMO_RATE = 100  # requests/s: the fake's budget; for a real account ktsync defaults to a careful 5/s
 SAMPLE_SIZE = 8
 
 
@@ -39,7 +40,7 @@ def run_demo(path: Path | None = None, *, concurrency: int = 8) -> int:
     contacts = path or DEFAULT_CONTACTS
     with resolve_redis() as store, running_fake() as fake, _demo_config() as config_path:
         origin = "given by KTSYNC_REDIS_URL" if not store.owned else "private, started for the demo"
-        _say(f"Redis {store.url} ({origin}); fake KlickTipp {fake.base_url}")
+        _say(f"Redis {store.url} ({origin}); fake KlickTipp {fake.base_url}; budget {DEMO_RATE} requests/s")
         env = _demo_env(os.environ, redis_url=store.url, base_url=fake.base_url, config=config_path)
         settings = load_settings(env)
         client = redis.Redis.from_url(settings.redis_url)
@@ -74,6 +75,7 @@ def _demo_config() -> Iterator[Path]:
     document["redis"]["key_prefix"] = DEMO_NAMESPACE
     document["worker"]["queue"] = DEMO_NAMESPACE
     document["sources"]["default"]["listid"] = SINGLE_OPT_IN_LIST_ID
+    document["rate"].update(per_second=DEMO_RATE, burst=DEMO_RATE)
     with tempfile.TemporaryDirectory(prefix="ktsync-demo-") as workdir:
         path = Path(workdir) / "ktsync.yaml"
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")

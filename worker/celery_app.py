@@ -6,13 +6,46 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
 
 from config.celery import celery_config
 from config.settings import Settings, SourceSettings
 from worker.retry import RetryPolicy
 from worker.runtime import RuntimeHolder
+from worker.schedule import Parked, ScheduleMover
 from worker.tasks import NOTIFY_TASK, register_tasks
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    retry = settings.retry
+    return RetryPolicy(
+        max_attempts=retry.max_attempts, min_backoff=retry.min_backoff, max_backoff=retry.max_backoff
+    )
+
+
+def _schedule_mover_step(
+    app: Celery, holder: RuntimeHolder, settings: Settings
+) -> type[bootsteps.StartStopStep]:
+    """A consumer bootstep: every worker runs a mover for delayed tasks parked in Redis."""
+
+    def publish(entry: Parked) -> None:
+        app.send_task(entry.task, args=list(entry.args), kwargs=dict(entry.kwargs), task_id=entry.id or None,
+                      queue=settings.worker.queue)  # fmt: skip
+
+    class ScheduleMoverStep(bootsteps.StartStopStep):  # type: ignore[misc]
+        requires = frozenset({"celery.worker.consumer.tasks:Tasks"})
+
+        def start(self, parent: Any) -> None:
+            runtime = holder.get()
+            self.mover = ScheduleMover(runtime.schedule, runtime.locks, publish)
+            self.mover.start()
+
+        def stop(self, parent: Any) -> None:
+            mover = getattr(self, "mover", None)
+            if mover is not None:
+                mover.stop()
+
+    return ScheduleMoverStep
 
 
 def create_app(
@@ -26,8 +59,9 @@ def create_app(
         app.send_task(NOTIFY_TASK, args=[source.callback_url, dict(payload)], queue=settings.worker.queue)
 
     holder = RuntimeHolder(settings, os.environ if env is None else env, notify)
-    register_tasks(app, holder, policy or RetryPolicy())
+    register_tasks(app, holder, policy or retry_policy(settings))
     app.ktsync_runtime = holder
+    app.steps["consumer"].add(_schedule_mover_step(app, holder, settings))
 
     def _close(**_: Any) -> None:
         holder.close()  # logs out of KlickTipp and closes pooled connections

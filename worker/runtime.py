@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import redis
 
 from config.settings import Settings
-from worker.deadletter import DeadLetterStore, RedisDeadLetterStore
+from worker.deadletter import Bounds, DeadLetterStore, RedisDeadLetterStore
 from worker.deletions import Deletions
+from worker.guards import Guards, RedisGuards
 from worker.klicktipp.auth import auth_from_env
 from worker.klicktipp.client import KlickTippClient
 from worker.klicktipp.http import CallRecord, Timeout
-from worker.locks import RedisLocks
+from worker.locks import Locks, RedisLocks
 from worker.outbound import Outbound, RedisOutbound
+from worker.ratelimit import Limits, RedisRateLimiter, limiter_gate
+from worker.ratelimit.gate import pause_on_429
 from worker.refcache import RedisReferenceCache
 from worker.reference import ReferenceData
 from worker.review import RedisReviewList, ReviewList
+from worker.schedule import RedisSchedule, Schedule
 from worker.service import ContactSync, Notify, SyncDeps
 from worker.state import RedisStateStore, StateStore
 from worker.stats import RedisStats, Stats
@@ -42,6 +47,29 @@ class CallCounter:
         return count
 
 
+def account_key(env: Mapping[str, str]) -> str:
+    """The rate-limit account: one budget per KlickTipp login (hashed: no user names in Redis keys)."""
+    username = env.get("KLICKTIPP_USERNAME", "").strip().lower()
+    return hashlib.sha256(username.encode()).hexdigest()[:16]
+
+
+def limits(settings: Settings) -> Limits:
+    rate = settings.rate
+    return Limits(rate=rate.per_second, burst=rate.burst, max_in_flight=rate.max_in_flight)
+
+
+def dead_letter_bounds(settings: Settings) -> Bounds:
+    return Bounds(settings.deadletter.max_entries, settings.deadletter.max_age_days * 24 * 3600)
+
+
+def observers(*each: Callable[[CallRecord], None]) -> Callable[[CallRecord], None]:
+    def observe(record: CallRecord) -> None:
+        for observer in each:
+            observer(record)
+
+    return observe
+
+
 @dataclass
 class WorkerRuntime:
     settings: Settings
@@ -56,18 +84,23 @@ class WorkerRuntime:
     review: ReviewList
     outbound: Outbound
     calls: CallCounter
+    locks: Locks
+    schedule: Schedule
+    guards: Guards
 
     @classmethod
     def build(cls, settings: Settings, env: Mapping[str, str], notify: Notify | None = None) -> WorkerRuntime:
         calls = CallCounter()
+        store = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+        prefix = settings.key_prefix
+        limiter, account = RedisRateLimiter(store, prefix), account_key(env)
         client = KlickTippClient(
             auth_from_env(env),
             base_url=settings.klicktipp.base_url,
             timeout=Timeout(connect=settings.klicktipp.connect_timeout, read=settings.klicktipp.read_timeout),
-            observer=calls,
+            gate=limiter_gate(limiter, account, limits(settings), max_wait=settings.rate.max_wait),
+            observer=observers(calls, pause_on_429(limiter, account)),
         )
-        store = redis.Redis.from_url(settings.redis_url)
-        prefix = settings.key_prefix
         locks = RedisLocks(store, prefix)
         reference = ReferenceData(
             client, RedisReferenceCache(store, prefix), locks, ttl=settings.klicktipp.reference_ttl
@@ -84,11 +117,14 @@ class WorkerRuntime:
             deletions=Deletions(deps, review),
             state=state,
             redis=store,
-            dead_letters=RedisDeadLetterStore(store, prefix),
+            dead_letters=RedisDeadLetterStore(store, prefix, dead_letter_bounds(settings)),
             stats=RedisStats(store, prefix),
             review=review,
             outbound=outbound,
             calls=calls,
+            locks=locks,
+            schedule=RedisSchedule(store, prefix),
+            guards=RedisGuards(store, prefix),
         )
 
     def close(self) -> None:

@@ -29,8 +29,10 @@ from ktsync.contract import (
 )
 from worker.deadletter import DeadLetter
 from worker.locks import LockBusy
+from worker.ratelimit import Throttled
 from worker.retry import Action, RetryPolicy, decide
 from worker.runtime import RuntimeHolder, WorkerRuntime
+from worker.schedule import Parked
 from worker.service import SyncOutcome
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,22 @@ class CallbackFailed(Exception):
     retry_after: float | None = None
 
 
+class AuthCircuitOpen(Exception):
+    """KlickTipp refused the credentials a moment ago; no task tries again until the breaker closes."""
+
+    reason = "auth"
+
+
+class PoisonMessage(Exception):
+    reason = "poison"
+
+    def __init__(self, deliveries: int) -> None:
+        super().__init__(f"delivered {deliveries} times without an attempt finishing: it kills its worker")
+
+
+AUTH_BREAKER_SECONDS = 60.0
+
+
 def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> None:
     """Define ktsync's tasks on ``app``; they fetch their dependencies from ``holder``."""
     rng = random.Random()
@@ -77,7 +95,8 @@ def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> N
         _register_message_task(app, TASK_NAMES[kind], handler, holder, policy, rng)
 
     @app.task(name=NOTIFY_TASK, bind=True, max_retries=None, shared=False)  # type: ignore[untyped-decorator]
-    def notify_crm(self: Task, url: str, payload: dict[str, Any], failures: int = 0) -> None:
+    def notify_crm(self: Task, url: str, payload: dict[str, Any], failures: int = 0) -> dict[str, Any]:
+        attempt = Attempt(self, holder.get(), {"url": url, "payload": payload}, failures, None)
         try:
             response = requests.post(url, json=payload, timeout=CALLBACK_TIMEOUT)
             if response.status_code >= 300:
@@ -85,63 +104,116 @@ def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> N
         except (requests.RequestException, CallbackFailed) as exc:
             decision = decide(CallbackFailed(str(exc)), failures + 1, policy, rng)
             if decision.action is Action.RETRY:
-                raise self.retry(
-                    args=[url, payload], kwargs={"failures": failures + 1}, countdown=decision.delay
-                ) from exc
-            _dead_letter(
-                holder.get(),
-                self,
-                {"url": url, "payload": payload},
-                exc,
-                reason="callback",
-                attempt=failures + 1,
-            )
+                return attempt.later(decision.delay, failures + 1, args=(url, payload))
+            attempt.dead_letter(exc, "callback")
+            return {"status": "dead_lettered", "reason": "callback"}
+        return {"status": "delivered"}
 
 
 def _register_message_task(
     app: Celery, name: str, handler: Handler, holder: RuntimeHolder, policy: RetryPolicy, rng: random.Random
 ) -> None:
     @app.task(name=name, bind=True, max_retries=None, shared=False)  # type: ignore[untyped-decorator]
-    def run(self: Task, message: dict[str, Any], failures: int = 0) -> dict[str, Any]:
-        return execute(self, holder.get(), message, handler, failures=failures, policy=policy, rng=rng)
+    def run(
+        self: Task, message: dict[str, Any], failures: int = 0, replay_of: str | None = None
+    ) -> dict[str, Any]:
+        attempt = Attempt(self, holder.get(), message, failures, replay_of)
+        return execute(attempt, handler, policy=policy, rng=rng)
 
 
-def execute(
-    task: Task,
-    runtime: WorkerRuntime,
-    message: Mapping[str, Any],
-    handler: Handler,
-    *,
-    failures: int,
-    policy: RetryPolicy,
-    rng: random.Random,
-) -> dict[str, Any]:
-    """Run one attempt; retry or dead-letter failures as :func:`worker.retry.decide` says."""
-    started = time.perf_counter()
-    attempt = failures + 1
-    runtime.calls.reset()
-    try:
-        outcome = handler(runtime, parse_message(message))
-    except LockBusy as busy:
-        # Another event of this contact is being applied: come back soon, this is not a failure.
-        raise task.retry(
-            args=[message], kwargs={"failures": failures}, countdown=rng.uniform(0.2, 1.0)
-        ) from busy
-    except Exception as exc:
-        decision = decide(exc, attempt, policy, rng)
-        _log_outcome(task, message, decision.action.value, attempt, runtime, started, reason=decision.reason)
-        if decision.action is Action.RETRY:
-            runtime.stats.incr("retried")
-            raise task.retry(args=[message], kwargs={"failures": attempt}, countdown=decision.delay) from exc
-        _dead_letter(runtime, task, message, exc, reason=decision.reason, attempt=attempt)
-        return {"status": "dead_lettered", "reason": decision.reason}
-    runtime.stats.incr(outcome.status)
-    _log_outcome(task, message, outcome.status, attempt, runtime, started)
-    for call in outcome.plan:
-        log.info(
-            "dry run %s/%s: %s", message.get("source", ""), message.get("crm_contact_id", ""), call.describe()
+class Attempt:
+    """One delivery of a task: its message, how many attempts failed before, and what to do next."""
+
+    def __init__(
+        self,
+        task: Task,
+        runtime: WorkerRuntime,
+        message: Mapping[str, Any],
+        failures: int,
+        replay_of: str | None,
+    ) -> None:
+        self.task, self.runtime, self.message = task, runtime, message
+        self.failures, self.replay_of = failures, replay_of
+        self.number = failures + 1
+        self.id = str(task.request.id)
+
+    def later(self, delay: float, failures: int, args: tuple[Any, ...] | None = None) -> dict[str, Any]:
+        """Run again after ``delay``: a broker countdown when short, the Redis schedule when long."""
+        args = args if args is not None else (self.message,)
+        kwargs: dict[str, Any] = {
+            "failures": failures,
+            **({"replay_of": self.replay_of} if self.replay_of else {}),
+        }
+        if delay <= self.runtime.settings.retry.max_broker_countdown:
+            raise self.task.retry(args=list(args), kwargs=kwargs, countdown=delay)
+        self.runtime.schedule.park(Parked(str(self.task.name), args, kwargs, self.id), time.time() + delay)
+        self.runtime.stats.incr("parked")
+        return {"status": "parked", "delay": delay}
+
+    def dead_letter(self, exc: Exception, reason: str) -> None:
+        _dead_letter(
+            self.runtime,
+            self.task,
+            self.message,
+            exc,
+            reason=reason,
+            attempt=self.number,
+            letter_id=self.replay_of,
         )
+
+
+def execute(attempt: Attempt, handler: Handler, *, policy: RetryPolicy, rng: random.Random) -> dict[str, Any]:
+    """Run one attempt; wait, retry or dead-letter as the situation and :func:`decide` say."""
+    runtime, started = attempt.runtime, time.perf_counter()
+    runtime.calls.reset()
+    deliveries = runtime.guards.delivered(attempt.id)
+    try:
+        if deliveries > runtime.settings.deadletter.max_deliveries:
+            raise PoisonMessage(deliveries)
+        if runtime.guards.auth_breaker_open():
+            raise AuthCircuitOpen("KlickTipp refused the credentials moments ago")
+        outcome = handler(runtime, parse_message(attempt.message))
+    except (LockBusy, Throttled) as wait:
+        # Another event of this contact is running, or the KlickTipp budget is spent: not a failure.
+        delay = wait.wait + rng.uniform(0, 0.5) if isinstance(wait, Throttled) else rng.uniform(0.2, 1.0)
+        return attempt.later(delay, attempt.failures)
+    except Exception as exc:
+        return _failed(attempt, exc, started, policy=policy, rng=rng)
+    finally:
+        runtime.guards.finished(attempt.id)
+    runtime.stats.incr(outcome.status)
+    if attempt.replay_of and runtime.dead_letters.remove(attempt.replay_of):
+        runtime.stats.incr("replay_succeeded")
+    _log_outcome(attempt.task, attempt.message, outcome.status, attempt.number, runtime, started)
+    for call in outcome.plan:
+        log.info("dry run %s: %s", attempt.message.get("crm_contact_id", ""), call.describe())
     return {"status": outcome.status, "klicktipp_id": outcome.klicktipp_id}
+
+
+def _failed(
+    attempt: Attempt, exc: Exception, started: float, *, policy: RetryPolicy, rng: random.Random
+) -> dict[str, Any]:
+    runtime = attempt.runtime
+    decision = decide(exc, attempt.number, policy, rng)
+    _log_outcome(
+        attempt.task,
+        attempt.message,
+        decision.action.value,
+        attempt.number,
+        runtime,
+        started,
+        reason=decision.reason,
+    )
+    if decision.action is Action.RETRY:
+        runtime.stats.incr("retried")
+        return attempt.later(decision.delay, attempt.number)
+    if decision.reason == "auth" and not isinstance(exc, AuthCircuitOpen):
+        runtime.guards.open_auth_breaker(AUTH_BREAKER_SECONDS)
+        runtime.stats.incr("auth_alarm")
+        log.error("ALARM: KlickTipp refused the credentials (%s); tasks are dead-lettered as 'auth' for %.0fs. "
+                  "Fix KLICKTIPP_* and run `ktsync dlq replay --reason auth`.", exc, AUTH_BREAKER_SECONDS)  # fmt: skip
+    attempt.dead_letter(exc, decision.reason)
+    return {"status": "dead_lettered", "reason": decision.reason}
 
 
 def _dead_letter(
@@ -152,11 +224,12 @@ def _dead_letter(
     *,
     reason: str,
     attempt: int,
+    letter_id: str | None = None,
 ) -> None:
     now = time.time()
     runtime.dead_letters.add(
         DeadLetter(
-            id=str(task.request.id),
+            id=letter_id or str(task.request.id),
             message=dict(message) if isinstance(message, Mapping) else {"raw": repr(message)},
             task=str(task.name),
             reason=reason,

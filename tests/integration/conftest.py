@@ -60,6 +60,9 @@ def config_file(
             broker_prefix="" if redis_handle.owned else f"{namespace}:",
         )
         document["klicktipp"]["base_url"] = fake_server.base_url
+        # Tests exercise the sync, not the budget: a limiter this generous never makes them wait
+        # (the rate-limit tests set their own).
+        document["rate"] = {"per_second": 1000, "burst": 1000, "max_in_flight": 0}
         document["worker"]["queue"] = namespace
         document["sources"]["default"].update(listid=SINGLE_OPT_IN_LIST_ID, **source_overrides)
         path = tmp_path / "ktsync.yaml"

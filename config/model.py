@@ -1,0 +1,146 @@
+"""ktsync's settings as frozen values: what the YAML file and the environment configure.
+
+Built and validated by :mod:`config.settings`; everything else only reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+FIELD_TYPES = (
+    "line",
+    "paragraph",
+    "email",
+    "number",
+    "decimal",
+    "url",
+    "date",
+    "datetime",
+    "time",
+    "html",
+    "phone",
+)
+POOLS = ("threads", "prefork", "solo", "gevent", "eventlet")
+DELETION_POLICIES = ("untag", "unsubscribe", "delete", "ignore")
+KLICKTIPP_DELETION_POLICIES = ("review", "delete_in_crm", "anonymize")
+DEFAULT_SOURCE = "default"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; ``problems`` lists ``(key, reason)`` pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]], origin: str = "") -> None:
+        self.problems = sorted(problems)
+        where = f" in {origin}" if origin else ""
+        lines = "\n".join(f"  {key}: {reason}" for key, reason in self.problems)
+        super().__init__(f"invalid configuration{where}:\n{lines}")
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Where one CRM property goes: a KlickTipp field key (or a label to resolve) and its type."""
+
+    property: str
+    field: str | None
+    label: str | None
+    type: str = "line"
+
+
+@dataclass(frozen=True)
+class TagRule:
+    property: str
+    tag: str  # template with {value}
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    name: str
+    listid: int | None
+    crm_id_field: str
+    default_country: str
+    fields: tuple[FieldMapping, ...]
+    tag_prefix: str
+    tag_rules: tuple[TagRule, ...]
+    deletion_policy: str = "untag"
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    klicktipp_deletion_policy: str = "review"
+    event_id_ttl: int = 7 * 24 * 3600  # seconds an event_id is remembered, for duplicate detection
+    lock_lease: int = 120  # seconds a per-contact lock outlives a worker that died holding it
+    outbound_maxlen: int = 100_000  # approximate cap of the outbound stream
+
+
+@dataclass(frozen=True)
+class KlickTippSettings:
+    base_url: str = "https://api.klicktipp.com"
+    connect_timeout: float = 3.05
+    read_timeout: float = 20.0
+    reference_ttl: int = 300
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    queue: str = "ktsync"
+    concurrency: int = 8
+    pool: str = "threads"
+    visibility_timeout: int = 3600
+    restore_interval: int = 10  # seconds between sweeps that redeliver tasks of dead workers
+
+
+@dataclass(frozen=True)
+class RateSettings:
+    """One budget per KlickTipp account, shared by every worker (see worker/ratelimit)."""
+
+    per_second: float = 5.0
+    burst: int = 10
+    max_in_flight: int = 4
+    max_wait: float = 2.0  # seconds a task waits in place for the budget before it requeues
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 8
+    min_backoff: float = 1.0
+    max_backoff: float = 600.0
+    max_broker_countdown: int = 60  # longer delays wait in ktsync's schedule, not in the broker
+
+
+@dataclass(frozen=True)
+class DeadLetterSettings:
+    max_entries: int = 100_000
+    max_age_days: float = 30.0
+    max_deliveries: int = 3  # a message that killed its worker this often is dead-lettered as poison
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    key_prefix: str
+    broker_prefix: str
+    klicktipp: KlickTippSettings
+    worker: WorkerSettings
+    sources: Mapping[str, SourceSettings] = field(default_factory=dict)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    rate: RateSettings = field(default_factory=RateSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    deadletter: DeadLetterSettings = field(default_factory=DeadLetterSettings)
+
+    def source(self, name: str) -> SourceSettings:
+        """The settings for a source; sources without an entry use ``default``."""
+        return self.sources.get(name) or replace(self.sources[DEFAULT_SOURCE], name=name)
+
+    def worker_problems(self) -> list[tuple[str, str]]:
+        """What a worker cannot run without (producers need none of it)."""
+        return [
+            (f"sources.{name}.listid", LISTID_MISSING) for name, s in self.sources.items() if s.listid is None
+        ]
+
+
+LISTID_MISSING = (
+    "no opt-in process: set it here or in KTSYNC_LISTID "
+    "(ktsync never falls back to the account's default double opt-in silently)"
+)

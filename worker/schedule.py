@@ -1,0 +1,143 @@
+"""Delayed retries longer than a minute wait here, in Redis, and not in the broker.
+
+A Celery countdown sits in the worker's memory and in kombu's ``unacked`` hash; one longer than the
+broker's visibility timeout is redelivered again and again (celery#2481, kombu#337). So every delay
+above ``retry.max_broker_countdown`` is parked in a sorted set and published again when due by a
+mover thread that runs in every worker process (one at a time, under a leased lock).
+
+Key layout: ``{p}:schedule`` sorted set, member = JSON ``{task, args, kwargs, id}``, score = due time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+import redis
+
+from worker.locks import Locks
+
+log = logging.getLogger(__name__)
+
+MOVER_LOCK = "schedule-mover"
+MOVER_INTERVAL = 1.0
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Parked:
+    """A task to publish again later, exactly as it would have been retried."""
+
+    task: str
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"task": self.task, "args": list(self.args), "kwargs": dict(self.kwargs), "id": self.id},
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Parked:
+        data = json.loads(raw)
+        return cls(data["task"], tuple(data["args"]), data["kwargs"], data["id"])
+
+
+class Schedule(Protocol):
+    def park(self, entry: Parked, due: float) -> None: ...
+
+    def due(self, now: float, limit: int = BATCH) -> list[Parked]: ...
+
+    def remove(self, entry: Parked) -> None: ...
+
+    def count(self) -> int: ...
+
+
+class RedisSchedule:
+    def __init__(self, client: redis.Redis, prefix: str = "ktsync") -> None:
+        self._redis = client
+        self._key = f"{prefix}:schedule"
+
+    def park(self, entry: Parked, due: float) -> None:
+        self._redis.zadd(self._key, {entry.to_json(): due})
+
+    def due(self, now: float, limit: int = BATCH) -> list[Parked]:
+        raw = cast(list[bytes], self._redis.zrangebyscore(self._key, "-inf", now, start=0, num=limit))
+        return [Parked.from_json(item) for item in raw]
+
+    def remove(self, entry: Parked) -> None:
+        self._redis.zrem(self._key, entry.to_json())
+
+    def count(self) -> int:
+        return int(self._redis.zcard(self._key))
+
+
+class MemorySchedule:
+    """In-memory twin of :class:`RedisSchedule`."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, float] = {}
+
+    def park(self, entry: Parked, due: float) -> None:
+        self._entries[entry.to_json()] = due
+
+    def due(self, now: float, limit: int = BATCH) -> list[Parked]:
+        ready = sorted((due, raw) for raw, due in self._entries.items() if due <= now)
+        return [Parked.from_json(raw) for _, raw in ready[:limit]]
+
+    def remove(self, entry: Parked) -> None:
+        self._entries.pop(entry.to_json(), None)
+
+    def count(self) -> int:
+        return len(self._entries)
+
+
+def move_due(schedule: Schedule, publish: Callable[[Parked], None], now: float) -> int:
+    """Publish every due entry, then forget it (publish first: a crash in between repeats, never loses)."""
+    moved = 0
+    for entry in schedule.due(now):
+        publish(entry)
+        schedule.remove(entry)
+        moved += 1
+    return moved
+
+
+class ScheduleMover:
+    """A daemon thread moving due entries back to the queue; one mover at a time across workers."""
+
+    def __init__(self, schedule: Schedule, locks: Locks, publish: Callable[[Parked], None]) -> None:
+        self._schedule, self._locks, self._publish = schedule, locks, publish
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ktsync-schedule-mover", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def tick(self) -> int:
+        token = self._locks.acquire(MOVER_LOCK, lease=30)
+        if token is None:
+            return 0
+        try:
+            return move_due(self._schedule, self._publish, time.time())
+        finally:
+            self._locks.release(MOVER_LOCK, token)
+
+    def _run(self) -> None:
+        while not self._stop.wait(MOVER_INTERVAL):
+            try:
+                moved = self.tick()
+                if moved:
+                    log.info("schedule: %d delayed task(s) back on the queue", moved)
+            except redis.RedisError as exc:  # Redis restarting: try again next tick
+                log.warning("schedule mover: %s", exc)
