@@ -19,6 +19,7 @@ import click
 import redis
 
 from config.settings import ConfigError, Settings, load_settings
+from ktsync.cli_dlq import register as register_dlq
 
 EXIT_REJECTED = 2
 
@@ -219,3 +220,6 @@ def demo(path: Path | None, concurrency: int) -> None:
     from ktsync.demo import run_demo
 
     sys.exit(run_demo(path, concurrency=concurrency))
+
+
+register_dlq(main, _settings, _redis)

@@ -245,7 +245,7 @@ def parse_message(data: object) -> Message:
         )
         raise ContractError([FieldError("v", reason)])
     kind = data.get("type")
-    if kind not in _INSTANCES:
+    if not isinstance(kind, str) or kind not in _INSTANCES:
         allowed = ", ".join(sorted(_SCHEMAS))
         raise ContractError([FieldError("type", f"must be one of: {allowed}")])
     try:

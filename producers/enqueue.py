@@ -42,6 +42,15 @@ class Producer:
         except OperationalError as exc:
             raise EnqueueError(f"could not enqueue: the broker is unreachable ({exc})") from exc
 
+    def send(self, task: str, args: list[Any], kwargs: dict[str, Any], task_id: str) -> str:
+        """Publish one task as it is (for replays: the message was validated when first enqueued)."""
+        try:
+            return str(
+                self._app.send_task(task, args=args, kwargs=kwargs, task_id=task_id, queue=self._queue).id
+            )
+        except OperationalError as exc:
+            raise EnqueueError(f"could not enqueue: the broker is unreachable ({exc})") from exc
+
     def close(self) -> None:
         self._app.close()
 

@@ -1,0 +1,180 @@
+"""`ktsync dlq`: read the dead-letter queue grouped by cause, fix, replay, purge."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import click
+
+from config.settings import Settings
+from worker.deadletter import DeadLetter, Filter, RedisDeadLetterStore
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(value: str | None, now: float) -> float | None:
+    """``2h``, ``30m``, ``1d`` ago, or an ISO 8601 time; None when not given."""
+    if not value:
+        return None
+    match = DURATION.match(value.strip())
+    if match:
+        return now - float(match.group(1)) * UNITS[match.group(2)]
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use a duration like 2h or an ISO 8601 time") from None
+    return moment.timestamp()
+
+
+def filters(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The shared selection options: --reason, --code, --source, --since."""
+    for option in reversed(
+        [
+            click.option("--reason", help="Only this reason (e.g. validation, conflict, auth)."),
+            click.option("--code", type=int, help="Only this KlickTipp error code (e.g. 8, 507)."),
+            click.option("--source", help="Only messages from this source."),
+            click.option("--since", help="Only failures since: a duration (2h, 1d) or an ISO time."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _filter(reason: str | None, code: int | None, source: str | None, since: str | None) -> Filter:
+    return Filter(reason=reason, code=code, source=source, since=parse_since(since, time.time()))
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def register(main: click.Group, settings: Callable[[], Settings], redis_block: Callable[..., Any]) -> None:
+    """Add the ``dlq`` group to the ``ktsync`` command."""
+
+    @main.group()
+    def dlq() -> None:
+        """The dead-letter queue: tasks that failed for good, with payload and reason."""
+
+    @dlq.command("list")
+    @filters
+    @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    def list_(
+        reason: str | None, code: int | None, source: str | None, since: str | None, limit: int, as_json: bool
+    ) -> None:
+        """Dead letters, newest first."""
+        with redis_block(settings()) as (client, conf):
+            letters = _store(client, conf).list(_filter(reason, code, source, since), limit)
+        if as_json:
+            click.echo(json.dumps([letter.to_dict() for letter in letters], sort_keys=True))
+            return
+        for letter in letters:
+            code_text = f" {letter.code}" if letter.code is not None else ""
+            who = letter.message.get("crm_contact_id") or letter.message.get("email") or "-"
+            summary = str(letter.error.get("message", ""))[:100]
+            click.echo(
+                f"{letter.id}  {_when(letter.last_failed_at)}  {letter.reason}{code_text}  {letter.source or '-'}/{who}  {summary}"
+            )
+        click.echo(f"{len(letters)} shown", err=True)
+
+    @dlq.command()
+    @click.argument("letter_id")
+    def show(letter_id: str) -> None:
+        """One dead letter in full: message, error, attempts, times, host, replays."""
+        with redis_block(settings()) as (client, conf):
+            letter = _store(client, conf).get(letter_id)
+        if letter is None:
+            raise click.ClickException(f"no dead letter {letter_id!r}")
+        click.echo(json.dumps(letter.to_dict(), indent=2, sort_keys=True))
+
+    @dlq.command()
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    def stats(as_json: bool) -> None:
+        """Dead letters grouped by reason and KlickTipp code, each with its meaning and the fix."""
+        from worker.deadletter.triage import group
+
+        with redis_block(settings()) as (client, conf):
+            store = _store(client, conf)
+            groups, evicted = group(store.list(limit=10**9)), store.evicted()
+        if as_json:
+            click.echo(
+                json.dumps({"groups": [g.__dict__ for g in groups], "evicted": evicted}, sort_keys=True)
+            )
+            return
+        for g in groups:
+            code_text = f" (code {g.code})" if g.code is not None else ""
+            click.echo(f"{g.count:>6}  {g.reason}{code_text}: {g.meaning}")
+            click.echo(f"        fix: {g.fix}")
+        click.echo(f"total {sum(g.count for g in groups)}, evicted so far {evicted}")
+
+    @dlq.command()
+    @click.argument("letter_ids", nargs=-1)
+    @click.option("--all", "everything", is_flag=True, help="Every dead letter.")
+    @filters
+    @click.option("--dry-run", is_flag=True, help="Show what would be replayed.")
+    def replay(letter_ids: tuple[str, ...], everything: bool, reason: str | None, code: int | None,
+               source: str | None, since: str | None, dry_run: bool) -> None:  # fmt: skip
+        """Enqueue the original messages again (through the rate limiter; safe to repeat).
+
+        An entry leaves the queue only when its replayed task has succeeded.
+        """
+        from producers import Producer
+        from producers.replay import replay as publish_again
+
+        with redis_block(settings()) as (client, conf):
+            store = _store(client, conf)
+            letters = _select(store, letter_ids, everything, _filter(reason, code, source, since))
+            with Producer(conf) as producer:
+                results = publish_again(letters, producer, dry_run=dry_run)
+            for result in results:
+                if result.task_id:
+                    store.note_replay(result.letter_id)
+        for result in results:
+            state = result.problem or ("would replay" if dry_run else f"replayed as task {result.task_id}")
+            click.echo(f"{result.letter_id}: {state}")
+        click.echo(
+            f"{sum(1 for r in results if r.task_id)} replayed, {sum(1 for r in results if r.problem)} refused"
+        )
+
+    @dlq.command()
+    @click.argument("letter_ids", nargs=-1)
+    @click.option("--all", "everything", is_flag=True, help="Every dead letter.")
+    @filters
+    @click.option("--dry-run", is_flag=True, help="Show what would be purged.")
+    def purge(letter_ids: tuple[str, ...], everything: bool, reason: str | None, code: int | None,
+              source: str | None, since: str | None, dry_run: bool) -> None:  # fmt: skip
+        """Delete dead letters for good (after fixing their cause elsewhere)."""
+        with redis_block(settings()) as (client, conf):
+            store = _store(client, conf)
+            letters = _select(store, letter_ids, everything, _filter(reason, code, source, since))
+            for letter in letters:
+                if not dry_run:
+                    store.remove(letter.id)
+                click.echo(f"{letter.id}: {'would purge' if dry_run else 'purged'}")
+        click.echo(f"{len(letters)} {'would be ' if dry_run else ''}purged")
+
+
+def _store(client: Any, settings: Settings) -> RedisDeadLetterStore:
+    return RedisDeadLetterStore(client, settings.key_prefix)
+
+
+def _select(
+    store: RedisDeadLetterStore, ids: tuple[str, ...], everything: bool, where: Filter
+) -> list[DeadLetter]:
+    if ids:
+        letters = [store.get(i) for i in ids]
+        missing = [i for i, letter in zip(ids, letters, strict=True) if letter is None]
+        if missing:
+            raise click.ClickException(f"no dead letter {', '.join(missing)}")
+        return [letter for letter in letters if letter is not None]
+    if not everything and where == Filter():
+        raise click.UsageError(
+            "name dead letters by id, or select them with --all / --reason / --code / --source / --since"
+        )
+    return store.list(where, limit=10**9)
