@@ -107,6 +107,76 @@ def enqueue(file: IO[str], dry_run: bool) -> None:
         sys.exit(EXIT_REJECTED)
 
 
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", "-s", required=True, help="The CRM these contacts come from (e.g. hubspot).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True
+)
+@click.option("--id-column", default="id", show_default=True, help="CSV: column with the CRM contact id.")
+@click.option(
+    "--email-column", default="email", show_default=True, help="CSV: column with the e-mail address."
+)
+@click.option("--sms-column", help="CSV: column with the SMS number.")
+@click.option("--occurred-at-column", help="CSV: column with the change time (default: the import time).")
+@click.option("--list-column", multiple=True, help="CSV: a column holding a list (repeatable).")
+@click.option("--list-separator", default=";", show_default=True)
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    metavar="COLUMN=PROPERTY",
+    help="CSV: import only these columns, renamed.",
+)
+def import_file(path: Path, source: str, fmt: str, id_column: str, email_column: str, sms_column: str | None,
+                occurred_at_column: str | None, list_column: tuple[str, ...], list_separator: str,
+                mapping: tuple[str, ...]) -> None:  # fmt: skip
+    """Import contacts from a JSON-lines or CSV file, with progress and a summary of rejects.
+
+    Exit status: 0 all accepted, 2 some rejected, 1 nothing could be enqueued.
+    """
+    from producers import EnqueueError, Producer
+    from producers.imports import CsvLayout, csv_messages, jsonl_messages, run_import
+
+    columns = dict(_pair(item) for item in mapping)
+    layout = CsvLayout(source, id_column, email_column, sms_column, occurred_at_column, frozenset(list_column),
+                       list_separator, columns)  # fmt: skip
+    kind = fmt if fmt != "auto" else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    total = _count_lines(path)
+    with path.open(encoding="utf-8", newline="") as stream, Producer(_settings()) as producer:
+        try:
+            messages = csv_messages(stream, layout) if kind == "csv" else jsonl_messages(stream, source)
+            with click.progressbar(length=total, label=f"importing {path.name}", file=sys.stderr) as bar:
+                seen = [0]
+
+                def advance(line: int) -> None:
+                    bar.update(line - seen[0])
+                    seen[0] = line
+
+                report = run_import(messages, producer, advance)
+        except (EnqueueError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    for line, reason in report.first_rejections:
+        click.echo(f"line {line}: {reason}", err=True)
+    for (fld, reason), count in report.reasons.most_common():
+        click.echo(f"{count:>8} rejected: {fld}: {reason}", err=True)
+    click.echo(f"read {report.read}, enqueued {report.enqueued}, rejected {report.rejected}")
+    if report.rejected:
+        sys.exit(EXIT_REJECTED)
+
+
+def _pair(item: str) -> tuple[str, str]:
+    column, sep, prop = item.partition("=")
+    if not sep or not column or not prop:
+        raise click.BadParameter(f"{item!r}: use COLUMN=PROPERTY", param_hint="--map")
+    return column, prop
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as raw:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: raw.read(1 << 20), b""))
+
+
 def _dry_run(file: IO[str], settings: Settings) -> None:
     from ktsync.dryrun import dry_run
     from worker.runtime import WorkerRuntime

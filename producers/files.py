@@ -14,7 +14,7 @@ CHUNK = 500
 
 
 class Enqueuer(Protocol):
-    def enqueue_many(self, messages: Iterable[dict[str, Any]]) -> list[str]: ...
+    def enqueue_many(self, messages: Iterable[dict[str, Any]], *, validated: bool = False) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def enqueue_lines(lines: Iterable[str], producer: Enqueuer) -> Report:
     report = Report()
     valid = _valid_messages(lines, report)
     while chunk := list(islice(valid, CHUNK)):
-        report.task_ids.extend(producer.enqueue_many(chunk))
+        report.task_ids.extend(producer.enqueue_many(chunk, validated=True))
         report.enqueued += len(chunk)
     return report
 

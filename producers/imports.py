@@ -1,0 +1,153 @@
+"""File imports (JSON lines or CSV) into the queue, streaming: memory stays flat however long the file.
+
+A CSV row becomes a ``contact.upsert`` message: the id column is the CRM contact id, the e-mail and
+SMS columns the identity, every other column (or those named by ``--map``) a property. Rejected
+lines are counted by (field, reason) and the first of them are kept with their line numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import IO, Any, Protocol
+
+from ktsync.contract import ContractError, FieldError, parse_message
+
+CHUNK = 500
+KEPT_REJECTIONS = 100
+
+
+class Enqueuer(Protocol):
+    def enqueue_many(
+        self, messages: Iterable[Mapping[str, Any]], *, validated: bool = False
+    ) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """How CSV columns become a message."""
+
+    source: str
+    id_column: str = "id"
+    email_column: str = "email"
+    sms_column: str | None = None
+    occurred_at_column: str | None = None
+    list_columns: frozenset[str] = frozenset()  # cells split on ``list_separator`` into lists
+    list_separator: str = ";"
+    mapping: Mapping[str, str] = field(default_factory=dict)  # column -> property; empty: all columns
+
+
+@dataclass
+class ImportReport:
+    read: int = 0
+    enqueued: int = 0
+    rejected: int = 0
+    reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
+    first_rejections: list[tuple[int, str]] = field(default_factory=list)
+
+    def reject(self, line: int, errors: Iterable[FieldError]) -> None:
+        errors = list(errors)
+        self.rejected += 1
+        self.reasons.update((e.field, _general(e.reason)) for e in errors)
+        if len(self.first_rejections) < KEPT_REJECTIONS:
+            self.first_rejections.append((line, "; ".join(str(e) for e in errors)))
+
+
+def _general(reason: str) -> str:
+    """A reason without the offending value, so that rejections group ("got 'X'" varies)."""
+    return reason.split(" (got ", 1)[0]
+
+
+def jsonl_messages(lines: Iterable[str], source: str | None) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded message); ``source`` fills in a missing ``source``."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            yield number, _Broken(f"not valid JSON ({exc})")
+            continue
+        if source and isinstance(data, dict):
+            data.setdefault("source", source)
+        yield number, data
+
+
+def csv_messages(
+    stream: IO[str], layout: CsvLayout, now: Callable[[], float] = time.time
+) -> Iterator[tuple[int, Any]]:
+    """(line number, message) per CSV row (the header is line 1)."""
+    reader = csv.DictReader(stream)
+    missing = {layout.id_column} - set(reader.fieldnames or ())
+    if missing:
+        raise ValueError(
+            f"the CSV has no column {', '.join(sorted(missing))} (columns: {', '.join(reader.fieldnames or ())})"
+        )
+    for row in reader:
+        yield reader.line_num, row_message(row, layout, now())
+
+
+def row_message(row: Mapping[str, str | None], layout: CsvLayout, now: float) -> dict[str, Any]:
+    """One CSV row as a contract v1 ``contact.upsert`` (not validated here)."""
+    identity = {layout.id_column, layout.email_column, layout.sms_column, layout.occurred_at_column}
+    columns = layout.mapping or {c: c for c in row if c not in identity and c is not None}
+    properties: dict[str, Any] = {}
+    for column, prop in columns.items():
+        value = (row.get(column) or "").strip()
+        if column in layout.list_columns:
+            properties[prop] = [item.strip() for item in value.split(layout.list_separator) if item.strip()]
+        elif value:
+            properties[prop] = value
+    message: dict[str, Any] = {
+        "v": 1,
+        "type": "contact.upsert",
+        "source": layout.source,
+        "crm_contact_id": (row.get(layout.id_column) or "").strip(),
+        "properties": properties,
+        "occurred_at": (row.get(layout.occurred_at_column) or "").strip()
+        if layout.occurred_at_column
+        else now,
+    }
+    email = (row.get(layout.email_column) or "").strip()
+    sms = (row.get(layout.sms_column) or "").strip() if layout.sms_column else ""
+    return {**message, **({"email": email} if email else {}), **({"sms_number": sms} if sms else {})}
+
+
+@dataclass(frozen=True)
+class _Broken:
+    reason: str
+
+
+def run_import(
+    messages: Iterable[tuple[int, Any]], producer: Enqueuer, on_progress: Callable[[int], None] | None = None
+) -> ImportReport:
+    """Validate each message, enqueue the valid ones in chunks, count the rejected ones."""
+    report = ImportReport()
+    valid = _validated(messages, report, on_progress)
+    while chunk := list(islice(valid, CHUNK)):
+        producer.enqueue_many(chunk, validated=True)
+        report.enqueued += len(chunk)
+    return report
+
+
+def _validated(
+    messages: Iterable[tuple[int, Any]], report: ImportReport, on_progress: Callable[[int], None] | None
+) -> Iterator[dict[str, Any]]:
+    for number, message in messages:
+        report.read += 1
+        if on_progress is not None:
+            on_progress(number)
+        if isinstance(message, _Broken):
+            report.reject(number, [FieldError("$", message.reason)])
+            continue
+        try:
+            parse_message(message)
+        except ContractError as exc:
+            report.reject(number, exc.errors)
+            continue
+        yield message
