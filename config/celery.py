@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from config.settings import Settings
-from ktsync.contract import TASK_NAMES
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -36,7 +35,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_ignore_result": True,
         "result_backend": None,
         "task_default_queue": queue,
-        "task_routes": {name: {"queue": queue} for name in [*TASK_NAMES.values(), "ktsync.notify_crm"]},
+        "task_routes": {"ktsync.*": {"queue": queue}},
         # At-least-once: acknowledge after the task ran, requeue when the worker process dies.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

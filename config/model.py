@@ -117,6 +117,16 @@ class DeadLetterSettings:
 
 
 @dataclass(frozen=True)
+class ReconcileSettings:
+    """What `ktsync beat` has the workers re-check, and how often."""
+
+    interval: int = 3600  # seconds between runs
+    max_age: int = 24 * 3600  # a contact not synced for this long is loaded again
+    batch: int = 1000  # contacts re-checked per run at most
+    retry_failed_after: int = 3600  # dead letters of transient causes are replayed after this long
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str
     key_prefix: str
@@ -128,6 +138,7 @@ class Settings:
     rate: RateSettings = field(default_factory=RateSettings)
     retry: RetrySettings = field(default_factory=RetrySettings)
     deadletter: DeadLetterSettings = field(default_factory=DeadLetterSettings)
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
 
     def source(self, name: str) -> SourceSettings:
         """The settings for a source; sources without an entry use ``default``."""

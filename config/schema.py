@@ -15,6 +15,7 @@ from config.model import (
     DeadLetterSettings,
     KlickTippSettings,
     RateSettings,
+    ReconcileSettings,
     RetrySettings,
     SyncSettings,
     WorkerSettings,
@@ -167,6 +168,17 @@ class _SyncSchema(_Strict):
         return SyncSettings(**data)
 
 
+class _ReconcileSchema(_Strict):
+    interval = fields.Integer(validate=validate.Range(min=1))
+    max_age = fields.Integer(validate=validate.Range(min=60))
+    batch = fields.Integer(validate=validate.Range(min=1, max=1_000_000))
+    retry_failed_after = fields.Integer(validate=validate.Range(min=60))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> ReconcileSettings:
+        return ReconcileSettings(**data)
+
+
 class SettingsSchema(_Strict):
     version = fields.Integer(required=True, validate=validate.Equal(1, error="must be 1"))
     redis = fields.Nested(_RedisSchema, load_default=dict)
@@ -176,6 +188,7 @@ class SettingsSchema(_Strict):
     rate = fields.Nested(_RateSchema, load_default=RateSettings)
     retry = fields.Nested(_RetrySchema, load_default=RetrySettings)
     deadletter = fields.Nested(_DeadLetterSchema, load_default=DeadLetterSettings)
+    reconcile = fields.Nested(_ReconcileSchema, load_default=ReconcileSettings)
     sources = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^[a-z0-9_-]{1,32}$")),
         values=fields.Nested(_SourceSchema),

@@ -93,6 +93,7 @@ def settings_from_dict(raw: object, env: Mapping[str, str], origin: str = "") ->
         rate=data["rate"],
         retry=data["retry"],
         deadletter=data["deadletter"],
+        reconcile=data["reconcile"],
     )
 
 

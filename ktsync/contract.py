@@ -14,6 +14,11 @@ v1 messages (``occurred_at`` is ISO 8601 with a zone, or Unix seconds or millise
      "email": "...", "occurred_at": ...}
     {"v": 1, "type": "klicktipp.deletion_requested", "email": "...", "klicktipp_id": "...",
      "occurred_at": ...}
+
+Added compatibly in v1 (for producers that only know ids):
+
+    {"v": 1, "type": "crm.contact_changed", "source": "zoho", "crm_contact_id": "...", "occurred_at": ...}
+    {"v": 1, "type": "klicktipp.contact_changed", "email": "...", "klicktipp_id": "...", "occurred_at": ...}
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class MessageType(StrEnum):
     UPSERT = "contact.upsert"
     DELETED = "contact.deleted"
     DELETION_REQUESTED = "klicktipp.deletion_requested"
+    CHANGED = "crm.contact_changed"  # ids only: the worker loads the contact from the CRM first
+    KLICKTIPP_CHANGED = "klicktipp.contact_changed"  # KlickTipp says a contact changed (status, fields)
 
 
 class FieldError(NamedTuple):
@@ -100,7 +107,32 @@ class DeletionRequested:
     type: MessageType = field(default=MessageType.DELETION_REQUESTED, init=False)
 
 
-Message = ContactUpsert | ContactDeleted | DeletionRequested
+@dataclass(frozen=True)
+class ContactChanged:
+    """A CRM said "contact X changed" without the data (HubSpot creation events, Zoho notifications)."""
+
+    source: str
+    crm_contact_id: str
+    occurred_at: float
+    event_id: str | None = None
+    dry_run: bool = False
+    type: MessageType = field(default=MessageType.CHANGED, init=False)
+
+
+@dataclass(frozen=True)
+class KlickTippContactChanged:
+    """KlickTipp's outbound webhook reported a contact (the worker reads its current status)."""
+
+    email: str | None
+    klicktipp_id: str | None
+    occurred_at: float
+    source: str = "klicktipp"
+    event_id: str | None = None
+    dry_run: bool = False
+    type: MessageType = field(default=MessageType.KLICKTIPP_CHANGED, init=False)
+
+
+Message = ContactUpsert | ContactDeleted | DeletionRequested | ContactChanged | KlickTippContactChanged
 
 
 def parse_timestamp(value: object) -> float:
@@ -226,10 +258,17 @@ class _DeletionRequestedSchema(_Base):
             raise ValidationError("email or klicktipp_id is required", field_name="email")
 
 
+class _ChangedSchema(_Base):
+    source = fields.String(required=True, validate=validate.Regexp(SOURCE_PATTERN, error=_SOURCE_ERROR))
+    crm_contact_id = _Identifier(required=True)
+
+
 _SCHEMAS: dict[str, tuple[type[Schema], type[Any]]] = {
     MessageType.UPSERT: (_UpsertSchema, ContactUpsert),
     MessageType.DELETED: (_DeletedSchema, ContactDeleted),
     MessageType.DELETION_REQUESTED: (_DeletionRequestedSchema, DeletionRequested),
+    MessageType.CHANGED: (_ChangedSchema, ContactChanged),
+    MessageType.KLICKTIPP_CHANGED: (_DeletionRequestedSchema, KlickTippContactChanged),
 }
 _INSTANCES = {name: schema() for name, (schema, _) in _SCHEMAS.items()}
 
@@ -291,5 +330,7 @@ TASK_NAMES: Mapping[MessageType, str] = {
     MessageType.UPSERT: "ktsync.sync_contact",
     MessageType.DELETED: "ktsync.delete_contact",
     MessageType.DELETION_REQUESTED: "ktsync.handle_deletion_request",
+    MessageType.CHANGED: "ktsync.fetch_and_sync",
+    MessageType.KLICKTIPP_CHANGED: "ktsync.refresh_from_klicktipp",
 }
 DEFAULT_QUEUE = "ktsync"

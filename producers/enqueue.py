@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -14,6 +15,7 @@ from config.settings import Settings
 from ktsync.contract import TASK_NAMES, MessageType, parse_message
 
 PIPELINE = 500  # messages per Redis round trip
+ENQUEUED_AT_HEADER = "ktsync_enqueued_at"
 
 
 def _task_for(message: Mapping[str, Any], validated: bool) -> str:
@@ -47,8 +49,12 @@ class Producer:
         batch = [(_task_for(m, validated), dict(m)) for m in messages]
         try:
             with self._app.producer_or_acquire() as producer, producer.batch(max_size=PIPELINE):
+                # The enqueue time travels as a header: `ktsync status` reports the oldest message's age.
+                headers = {ENQUEUED_AT_HEADER: time.time()}
                 return [
-                    self._app.send_task(name, args=[body], queue=self._queue, producer=producer).id
+                    self._app.send_task(
+                        name, args=[body], queue=self._queue, producer=producer, headers=headers
+                    ).id
                     for name, body in batch
                 ]
         except OperationalError as exc:

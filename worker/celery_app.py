@@ -13,7 +13,7 @@ from config.settings import Settings, SourceSettings
 from worker.retry import RetryPolicy
 from worker.runtime import RuntimeHolder
 from worker.schedule import Parked, ScheduleMover
-from worker.tasks import NOTIFY_TASK, register_tasks
+from worker.tasks import NOTIFY_TASK, AppSender, register_tasks
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -28,9 +28,10 @@ def _schedule_mover_step(
 ) -> type[bootsteps.StartStopStep]:
     """A consumer bootstep: every worker runs a mover for delayed tasks parked in Redis."""
 
+    sender = AppSender(app, settings.worker.queue)
+
     def publish(entry: Parked) -> None:
-        app.send_task(entry.task, args=list(entry.args), kwargs=dict(entry.kwargs), task_id=entry.id or None,
-                      queue=settings.worker.queue)  # fmt: skip
+        sender.send(entry.task, list(entry.args), dict(entry.kwargs), entry.id)
 
     class ScheduleMoverStep(bootsteps.StartStopStep):  # type: ignore[misc]
         requires = frozenset({"celery.worker.consumer.tasks:Tasks"})

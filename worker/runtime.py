@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import redis
 
 from config.settings import Settings
+from worker.crm import CrmFetcher, fetchers_from_env
 from worker.deadletter import Bounds, DeadLetterStore, RedisDeadLetterStore
 from worker.deletions import Deletions
 from worker.guards import Guards, RedisGuards
@@ -23,11 +24,13 @@ from worker.ratelimit import Limits, RedisRateLimiter, limiter_gate
 from worker.ratelimit.gate import pause_on_429
 from worker.refcache import RedisReferenceCache
 from worker.reference import ReferenceData
+from worker.refresh import Refresh
 from worker.review import RedisReviewList, ReviewList
 from worker.schedule import RedisSchedule, Schedule
 from worker.service import ContactSync, Notify, SyncDeps
 from worker.state import RedisStateStore, StateStore
 from worker.stats import RedisStats, Stats
+from worker.telemetry import Telemetry
 
 
 class CallCounter:
@@ -87,6 +90,9 @@ class WorkerRuntime:
     locks: Locks
     schedule: Schedule
     guards: Guards
+    refresh: Refresh
+    fetchers: Mapping[str, CrmFetcher]
+    telemetry: Telemetry
 
     @classmethod
     def build(cls, settings: Settings, env: Mapping[str, str], notify: Notify | None = None) -> WorkerRuntime:
@@ -94,12 +100,16 @@ class WorkerRuntime:
         store = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
         prefix = settings.key_prefix
         limiter, account = RedisRateLimiter(store, prefix), account_key(env)
+        telemetry = Telemetry(store, prefix)
+        gate = limiter_gate(
+            limiter, account, limits(settings), max_wait=settings.rate.max_wait, on_wait=telemetry.waited
+        )
         client = KlickTippClient(
             auth_from_env(env),
             base_url=settings.klicktipp.base_url,
             timeout=Timeout(connect=settings.klicktipp.connect_timeout, read=settings.klicktipp.read_timeout),
-            gate=limiter_gate(limiter, account, limits(settings), max_wait=settings.rate.max_wait),
-            observer=observers(calls, pause_on_429(limiter, account)),
+            gate=gate,
+            observer=observers(calls, pause_on_429(limiter, account), telemetry.call),
         )
         locks = RedisLocks(store, prefix)
         reference = ReferenceData(
@@ -109,11 +119,12 @@ class WorkerRuntime:
         outbound = RedisOutbound(store, prefix, settings.sync.outbound_maxlen)
         review = RedisReviewList(store, prefix)
         deps = SyncDeps(client, reference, state, locks, outbound, settings)
+        sync, fetchers = ContactSync(deps, notify), fetchers_from_env(env)
         return cls(
             settings=settings,
             client=client,
             reference=reference,
-            sync=ContactSync(deps, notify),
+            sync=sync,
             deletions=Deletions(deps, review),
             state=state,
             redis=store,
@@ -125,10 +136,15 @@ class WorkerRuntime:
             locks=locks,
             schedule=RedisSchedule(store, prefix),
             guards=RedisGuards(store, prefix),
+            refresh=Refresh(deps, sync, fetchers),
+            fetchers=fetchers,
+            telemetry=telemetry,
         )
 
     def close(self) -> None:
         self.client.close()
+        for fetcher in self.fetchers.values():
+            fetcher.close()
         self.redis.close()
 
 

@@ -158,7 +158,7 @@ class ContactSync:
     def _skipped(self, skip: Skip, event: ContactUpsert, stored: ContactState | None) -> SyncOutcome:
         if skip is Skip.UNCHANGED and stored is not None:
             # Nothing to send, but later events older than this one are now stale.
-            self._state.put(replace(stored, occurred_at=event.occurred_at))
+            self._state.put(replace(stored, occurred_at=event.occurred_at, updated_at=self._clock()))
             self._mark(event)
         log.info("skipped %s event for %s/%s", skip.value, event.source, event.crm_contact_id)
         return SyncOutcome(skip.value, stored.klicktipp_id if stored else None)

@@ -20,9 +20,11 @@ from celery import Celery, Task
 
 from ktsync.contract import (
     TASK_NAMES,
+    ContactChanged,
     ContactDeleted,
     ContactUpsert,
     DeletionRequested,
+    KlickTippContactChanged,
     Message,
     MessageType,
     parse_message,
@@ -30,6 +32,7 @@ from ktsync.contract import (
 from worker.deadletter import DeadLetter
 from worker.locks import LockBusy
 from worker.ratelimit import Throttled
+from worker.reconcile import reconcile
 from worker.retry import Action, RetryPolicy, decide
 from worker.runtime import RuntimeHolder, WorkerRuntime
 from worker.schedule import Parked
@@ -38,6 +41,7 @@ from worker.service import SyncOutcome
 log = logging.getLogger(__name__)
 
 NOTIFY_TASK = "ktsync.notify_crm"
+RECONCILE_TASK = "ktsync.reconcile"
 CALLBACK_TIMEOUT = 10.0
 Handler = Callable[[WorkerRuntime, Message], SyncOutcome]
 
@@ -57,10 +61,22 @@ def _deletion_requested(runtime: WorkerRuntime, event: Message) -> SyncOutcome:
     return runtime.deletions.deletion_requested(event)
 
 
+def _fetch_and_sync(runtime: WorkerRuntime, event: Message) -> SyncOutcome:
+    assert isinstance(event, ContactChanged)
+    return runtime.refresh.fetch_and_sync(event)
+
+
+def _from_klicktipp(runtime: WorkerRuntime, event: Message) -> SyncOutcome:
+    assert isinstance(event, KlickTippContactChanged)
+    return runtime.refresh.from_klicktipp(event)
+
+
 HANDLERS: Mapping[MessageType, Handler] = {
     MessageType.UPSERT: _upsert,
     MessageType.DELETED: _deleted,
     MessageType.DELETION_REQUESTED: _deletion_requested,
+    MessageType.CHANGED: _fetch_and_sync,
+    MessageType.KLICKTIPP_CHANGED: _from_klicktipp,
 }
 
 
@@ -88,11 +104,41 @@ class PoisonMessage(Exception):
 AUTH_BREAKER_SECONDS = 60.0
 
 
+class AppSender:
+    """Publishes tasks on the app's broker, on ktsync's queue (for replays, reconciliation, the schedule)."""
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self._app, self._queue = app, queue
+
+    def send(self, task: str, args: list[Any], kwargs: dict[str, Any], task_id: str) -> str:
+        return str(
+            self._app.send_task(task, args=args, kwargs=kwargs, task_id=task_id or None, queue=self._queue).id
+        )
+
+
 def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> None:
     """Define ktsync's tasks on ``app``; they fetch their dependencies from ``holder``."""
     rng = random.Random()
     for kind, handler in HANDLERS.items():
         _register_message_task(app, TASK_NAMES[kind], handler, holder, policy, rng)
+
+    @app.task(name=RECONCILE_TASK, shared=False)  # type: ignore[untyped-decorator]
+    def reconcile_task() -> dict[str, int]:
+        runtime = holder.get()
+        report = reconcile(
+            state=runtime.state,
+            dead_letters=runtime.dead_letters,
+            settings=runtime.settings,
+            crm_sources=set(runtime.fetchers),
+            sender=AppSender(app, runtime.settings.worker.queue),
+        )
+        log.info("reconcile: %d re-fetched from CRMs, %d status checks, %d dead letters replayed",
+                 report.refetched, report.status_checks, report.replayed)  # fmt: skip
+        return {
+            "refetched": report.refetched,
+            "status_checks": report.status_checks,
+            "replayed": report.replayed,
+        }
 
     @app.task(name=NOTIFY_TASK, bind=True, max_retries=None, shared=False)  # type: ignore[untyped-decorator]
     def notify_crm(self: Task, url: str, payload: dict[str, Any], failures: int = 0) -> dict[str, Any]:
@@ -166,6 +212,10 @@ def execute(attempt: Attempt, handler: Handler, *, policy: RetryPolicy, rng: ran
     """Run one attempt; wait, retry or dead-letter as the situation and :func:`decide` say."""
     runtime, started = attempt.runtime, time.perf_counter()
     runtime.calls.reset()
+    source, crm_id = str(attempt.message.get("source", "")), str(attempt.message.get("crm_contact_id", ""))
+    runtime.telemetry.begin(source, crm_id)
+    runtime.telemetry.note(source, crm_id, "event", type=attempt.message.get("type"), task=attempt.id,
+                           attempt=attempt.number, replay_of=attempt.replay_of)  # fmt: skip
     deliveries = runtime.guards.delivered(attempt.id)
     try:
         if deliveries > runtime.settings.deadletter.max_deliveries:
@@ -175,19 +225,32 @@ def execute(attempt: Attempt, handler: Handler, *, policy: RetryPolicy, rng: ran
         outcome = handler(runtime, parse_message(attempt.message))
     except (LockBusy, Throttled) as wait:
         # Another event of this contact is running, or the KlickTipp budget is spent: not a failure.
+        if isinstance(wait, Throttled):
+            runtime.telemetry.throttled()
         delay = wait.wait + rng.uniform(0, 0.5) if isinstance(wait, Throttled) else rng.uniform(0.2, 1.0)
         return attempt.later(delay, attempt.failures)
     except Exception as exc:
         return _failed(attempt, exc, started, policy=policy, rng=rng)
     finally:
         runtime.guards.finished(attempt.id)
+        runtime.telemetry.end()
+    _succeeded(attempt, outcome, source, crm_id)
+    _log_outcome(attempt.task, attempt.message, outcome.status, attempt.number, runtime, started)
+    for call in outcome.plan:
+        log.info("dry run %s: %s", crm_id, call.describe())
+    return {"status": outcome.status, "klicktipp_id": outcome.klicktipp_id}
+
+
+def _succeeded(attempt: Attempt, outcome: SyncOutcome, source: str, crm_id: str) -> None:
+    runtime = attempt.runtime
     runtime.stats.incr(outcome.status)
     if attempt.replay_of and runtime.dead_letters.remove(attempt.replay_of):
         runtime.stats.incr("replay_succeeded")
-    _log_outcome(attempt.task, attempt.message, outcome.status, attempt.number, runtime, started)
-    for call in outcome.plan:
-        log.info("dry run %s: %s", attempt.message.get("crm_contact_id", ""), call.describe())
-    return {"status": outcome.status, "klicktipp_id": outcome.klicktipp_id}
+    if outcome.status.startswith("deleted_"):
+        runtime.telemetry.forget(source, crm_id)  # personal history goes with the personal data
+    else:
+        runtime.telemetry.note(source, crm_id, "outcome", status=outcome.status, klicktipp_id=outcome.klicktipp_id,
+                               calls=runtime.calls.value())  # fmt: skip
 
 
 def _failed(

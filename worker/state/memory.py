@@ -26,6 +26,11 @@ class MemoryStateStore:
         if state.email:
             self._by_email[state.email] = key
 
+    def oldest(self, *, before: float, limit: int, source: str | None = None) -> list[tuple[str, str]]:
+        live = [r for r in self._records.values() if not r.is_tombstone and r.updated_at < before]
+        live = [r for r in live if source is None or r.source == source]
+        return [(r.source, r.crm_contact_id) for r in sorted(live, key=lambda r: r.updated_at)][:limit]
+
     def find(self, *, klicktipp_id: str | None = None, email: str | None = None) -> ContactState | None:
         key = self._by_klicktipp_id.get(klicktipp_id or "") or self._by_email.get(email or "")
         return self._records.get(key) if key else None

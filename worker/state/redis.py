@@ -6,6 +6,8 @@ Key layout (``{p}`` is the key prefix):
 * ``{p}:idx:kt:{klicktipp_id}``              string: ``{source}\\x1f{crm_contact_id}``
 * ``{p}:idx:email:{email}``                  string: ``{source}\\x1f{crm_contact_id}``
 * ``{p}:event:{source}:{event_id}``          string ``1`` with a TTL: the event was applied
+* ``{p}:idx:updated``                        sorted set: ``{source}\\x1f{crm_contact_id}`` by last update
+  (live contacts only; reconciliation reads the oldest from it)
 """
 
 from __future__ import annotations
@@ -42,7 +44,29 @@ class RedisStateStore:
             pipe.set(f"{self._p}:idx:kt:{state.klicktipp_id}", owner)
         if state.email:
             pipe.set(f"{self._p}:idx:email:{state.email}", owner)
+        if state.is_tombstone:
+            pipe.zrem(f"{self._p}:idx:updated", owner)
+        else:
+            pipe.zadd(f"{self._p}:idx:updated", {owner: state.updated_at})
         pipe.execute()
+
+    def oldest(self, *, before: float, limit: int, source: str | None = None) -> list[tuple[str, str]]:
+        """(source, crm_contact_id) of live contacts last updated before ``before``, oldest first."""
+        found: list[tuple[str, str]] = []
+        offset = 0
+        while len(found) < limit:
+            page = cast(
+                list[bytes],
+                self._redis.zrangebyscore(
+                    f"{self._p}:idx:updated", "-inf", f"({before}", start=offset, num=1000
+                ),
+            )
+            if not page:
+                break
+            offset += len(page)
+            pairs = (tuple(member.decode().split(SEPARATOR, 1)) for member in page)
+            found.extend((a, b) for a, b in pairs if source is None or a == source)
+        return found[:limit]
 
     def find(self, *, klicktipp_id: str | None = None, email: str | None = None) -> ContactState | None:
         for index, value in (("kt", klicktipp_id), ("email", email)):

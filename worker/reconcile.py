@@ -1,0 +1,91 @@
+"""Scheduled reconciliation (run by `ktsync beat`): re-check what may have drifted, replay what failed.
+
+* Contacts not synced for ``reconcile.max_age``: loaded again from their CRM (``crm.contact_changed``)
+  when its API is configured, else their subscription status is re-read from KlickTipp
+  (``klicktipp.contact_changed``) — KlickTipp owns that status and it changes without the CRM.
+* Dead letters of transient causes (``retries_exhausted``) older than ``reconcile.retry_failed_after``
+  are replayed (each entry stays until its replay succeeds).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from config.settings import Settings
+from ktsync.contract import TASK_NAMES, MessageType
+from producers.replay import Sender, replay
+from worker.deadletter import DeadLetterStore, Filter
+from worker.state.base import StateStore
+
+TRANSIENT_REASONS = ("retries_exhausted",)
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    refetched: int = 0
+    status_checks: int = 0
+    replayed: int = 0
+
+
+def recheck_message(
+    source: str, crm_contact_id: str, klicktipp_id: str | None, now: float, *, crm_api: bool
+) -> dict[str, Any] | None:
+    """The message that re-checks one contact, or None when there is nothing to ask. Pure."""
+    if crm_api:
+        return {"v": 1, "type": MessageType.CHANGED.value, "source": source, "crm_contact_id": crm_contact_id,
+                "occurred_at": now}  # fmt: skip
+    if klicktipp_id:
+        return {
+            "v": 1,
+            "type": MessageType.KLICKTIPP_CHANGED.value,
+            "klicktipp_id": klicktipp_id,
+            "occurred_at": now,
+        }
+    return None
+
+
+def reconcile(
+    *,
+    state: StateStore,
+    dead_letters: DeadLetterStore,
+    settings: Settings,
+    crm_sources: Collection[str],
+    sender: Sender,
+    clock: Callable[[], float] = time.time,
+) -> ReconcileReport:
+    now, conf = clock(), settings.reconcile
+    refetched = status_checks = 0
+    for source, crm_contact_id in state.oldest(before=now - conf.max_age, limit=conf.batch):
+        record = state.get(source, crm_contact_id)
+        crm_api = source in crm_sources
+        message = recheck_message(
+            source, crm_contact_id, record.klicktipp_id if record else None, now, crm_api=crm_api
+        )
+        if message is None:
+            continue
+        sender.send(
+            TASK_NAMES[MessageType(message["type"])],
+            [message],
+            {},
+            f"reconcile-{source}-{crm_contact_id}-{int(now)}",
+        )
+        refetched, status_checks = refetched + crm_api, status_checks + (not crm_api)
+    replayed = _replay_failed(dead_letters, sender, before=now - conf.retry_failed_after, limit=conf.batch)
+    return ReconcileReport(refetched, status_checks, replayed)
+
+
+def _replay_failed(dead_letters: DeadLetterStore, sender: Sender, *, before: float, limit: int) -> int:
+    letters: Iterable[Any] = (
+        letter
+        for reason in TRANSIENT_REASONS
+        for letter in dead_letters.list(Filter(reason=reason), limit=limit)
+        if letter.last_failed_at < before
+    )
+    results = replay(list(letters)[:limit], sender)
+    for result in results:
+        if result.task_id:
+            dead_letters.note_replay(result.letter_id)
+    return sum(1 for r in results if r.task_id)
