@@ -36,6 +36,13 @@ class Refresh:
         if contact is None:
             log.info("%s/%s no longer exists in the CRM; nothing to sync", event.source, event.crm_contact_id)
             return SyncOutcome("not_in_crm")
+        if not contact.email and not contact.sms_number:
+            log.info(
+                "%s/%s has no e-mail address or SMS number in the CRM; nothing to sync",
+                event.source,
+                event.crm_contact_id,
+            )
+            return SyncOutcome("no_address")
         upsert = ContactUpsert(
             source=event.source,
             crm_contact_id=event.crm_contact_id,

@@ -39,6 +39,10 @@ FINAL_OUTCOMES = (
     "delete_in_crm",
     "anonymize",
     "dead_lettered",
+    "not_in_crm",
+    "not_in_klicktipp",
+    "refreshed",
+    "no_address",
 )
 
 
