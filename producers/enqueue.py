@@ -18,6 +18,16 @@ PIPELINE = 500  # messages per Redis round trip
 ENQUEUED_AT_HEADER = "ktsync_enqueued_at"
 
 
+def summary(message: Mapping[str, Any]) -> str:
+    """What Flower shows as the task's arguments: which contact, never its personal data.
+
+    (Celery's default is a repr of the whole message, e-mail addresses included, and computing it
+    was a quarter of the enqueue cost.)
+    """
+    who = message.get("crm_contact_id") or message.get("klicktipp_id") or "-"
+    return f"{message.get('type', '?')} {message.get('source', '-')}/{who}"
+
+
 def _task_for(message: Mapping[str, Any], validated: bool) -> str:
     kind = MessageType(str(message.get("type"))) if validated else parse_message(dict(message)).type
     return TASK_NAMES[kind]
@@ -53,7 +63,13 @@ class Producer:
                 headers = {ENQUEUED_AT_HEADER: time.time()}
                 return [
                     self._app.send_task(
-                        name, args=[body], queue=self._queue, producer=producer, headers=headers
+                        name,
+                        args=[body],
+                        queue=self._queue,
+                        producer=producer,
+                        headers=headers,
+                        argsrepr=summary(body),
+                        kwargsrepr="",
                     ).id
                     for name, body in batch
                 ]
@@ -63,9 +79,17 @@ class Producer:
     def send(self, task: str, args: list[Any], kwargs: dict[str, Any], task_id: str) -> str:
         """Publish one task as it is (for replays: the message was validated when first enqueued)."""
         try:
-            return str(
-                self._app.send_task(task, args=args, kwargs=kwargs, task_id=task_id, queue=self._queue).id
+            described = summary(args[0]) if args and isinstance(args[0], Mapping) else task
+            result = self._app.send_task(
+                task,
+                args=args,
+                kwargs=kwargs,
+                task_id=task_id,
+                queue=self._queue,
+                argsrepr=described,
+                kwargsrepr="",
             )
+            return str(result.id)
         except OperationalError as exc:
             raise EnqueueError(f"could not enqueue: the broker is unreachable ({exc})") from exc
 

@@ -29,6 +29,7 @@ from ktsync.contract import (
     MessageType,
     parse_message,
 )
+from producers.enqueue import summary
 from worker.deadletter import DeadLetter
 from worker.locks import LockBusy
 from worker.ratelimit import Throttled
@@ -191,7 +192,10 @@ class Attempt:
             **({"replay_of": self.replay_of} if self.replay_of else {}),
         }
         if delay <= self.runtime.settings.retry.max_broker_countdown:
-            raise self.task.retry(args=list(args), kwargs=kwargs, countdown=delay)
+            described = summary(self.message) if isinstance(self.message, Mapping) else ""
+            raise self.task.retry(
+                args=list(args), kwargs=kwargs, countdown=delay, argsrepr=described, kwargsrepr=""
+            )
         self.runtime.schedule.park(Parked(str(self.task.name), args, kwargs, self.id), time.time() + delay)
         self.runtime.stats.incr("parked")
         return {"status": "parked", "delay": delay}

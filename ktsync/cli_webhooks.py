@@ -1,0 +1,58 @@
+"""`ktsync webhooks`: serve the webhook receiver (HubSpot, Close, Zoho, KlickTipp, generic)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import click
+
+from config.settings import Settings
+
+DEFAULT_PORT = 8780
+
+
+def register(main: click.Group, settings: Callable[[], Settings]) -> None:
+    """Add the ``webhooks`` command to the ``ktsync`` command."""
+
+    @main.command()
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+    @click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        default=DEFAULT_PORT,
+        show_default=True,
+        help="0: a free port.",
+    )
+    @click.option("--log-level", default="info", show_default=True, help="Log level.")
+    def webhooks(host: str, port: int, log_level: str) -> None:
+        """Receive CRM and KlickTipp webhooks and enqueue contract-v1 messages.
+
+        \b
+        Routes (each served only when its credentials are set):
+          POST /webhooks/hubspot             HUBSPOT_CLIENT_SECRET (signature v3)
+          POST /webhooks/close               CLOSE_WEBHOOK_SIGNATURE_KEY (hex)
+          POST /webhooks/zoho                ZOHO_CHANNEL_ID + ZOHO_CHANNEL_TOKEN
+          POST /webhooks/generic             KTSYNC_WEBHOOK_SECRET (X-Ktsync-Signature)
+          POST|GET /webhooks/klicktipp[/deletion]
+                                             KLICKTIPP_WEBHOOK_TOKEN (parameter
+                                             KLICKTIPP_WEBHOOK_TOKEN_PARAM, default Authorization;
+                                             contact id in KLICKTIPP_WEBHOOK_ID_PARAM, default
+                                             klicktipp_id)
+          GET  /healthz
+        KTSYNC_WEBHOOK_PUBLIC_URL: the public base URL HubSpot calls (behind a proxy).
+
+        A 2xx answer means the messages are in the queue; 503 asks the sender to retry.
+        """
+        from producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
+        from producers.webhooks.server import serve
+
+        try:
+            secrets = WebhookSecrets.from_env(os.environ)
+        except WebhookConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not secrets.enabled():
+            raise click.ClickException(
+                "no webhook route is configured: set at least one vendor's secret (see --help)"
+            )
+        serve(settings=settings(), secrets=secrets, host=host, port=port, log_level=log_level)

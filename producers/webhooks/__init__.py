@@ -1,0 +1,16 @@
+"""The webhook receiver: CRM and KlickTipp webhooks in, contract-v1 messages onto the queue.
+
+One module per job::
+
+    secrets.py     the credentials and options, read once from the environment (WebhookSecrets)
+    signatures.py  pure verification of HMAC signatures and static tokens (SignatureError)
+    payloads/      pure mapping of each vendor's payload to contract messages and dedupe ids
+    dedupe.py      "seen this event id?" in Redis, with an in-memory twin
+    receiver.py    one request in, one response out: verify, map, dedupe, enqueue (blocking code)
+    app.py         the ASGI shell: reads the body, runs the receiver in a thread pool, answers
+    server.py      uvicorn, with a ready line; ``python -m producers.webhooks``
+    bench.py       requests/s for signed HubSpot batches over one keep-alive connection
+
+A 2xx answer means every message of the request is in the broker (``Producer.enqueue_many``
+returned); a CRM that gets anything else retries.
+"""

@@ -1,0 +1,124 @@
+"""Serve the webhook receiver with uvicorn (httptools + uvloop when installed), one process.
+
+One :class:`Producer`, one Redis client and one thread pool per process, created here at start-up
+and closed on shutdown. ``python -m producers.webhooks`` and ``ktsync webhooks`` both end up in
+:func:`serve`, which prints ``READY_LINE`` once the socket accepts connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+import uvicorn
+
+from config.settings import ConfigError, Settings, load_settings
+from producers.enqueue import Producer
+from producers.webhooks.app import WebhookApp
+from producers.webhooks.dedupe import RedisDeduper
+from producers.webhooks.receiver import Receiver
+from producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
+
+READY_LINE = "ktsync webhooks listening on http://{host}:{port}"
+POOL_THREADS = 8  # below Celery's producer pool (broker_pool_limit 10): no thread waits for a connection
+REDIS_CONNECT_TIMEOUT = 2.0
+REDIS_TIMEOUT = 5.0
+log = logging.getLogger(__name__)
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that prints the ready line once its socket accepts connections."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            print(READY_LINE.format(host=self.config.host, port=port), flush=True)
+
+
+def _fastest(module: str, choice: str) -> str:
+    return choice if importlib.util.find_spec(module) is not None else "auto"
+
+
+@contextmanager
+def running_receiver(settings: Settings, secrets: WebhookSecrets) -> Iterator[Receiver]:
+    """A receiver wired to the broker and Redis of ``settings``; closes both afterwards."""
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+    )
+    producer = Producer(settings)
+    try:
+        deduper = RedisDeduper(client, settings.key_prefix, ttl=settings.sync.event_id_ttl)
+        yield Receiver(secrets=secrets, enqueuer=producer, deduper=deduper)
+    finally:
+        producer.close()
+        client.close()
+
+
+def build_config(app: WebhookApp, *, host: str, port: int, log_level: str) -> Any:
+    """The uvicorn config (port 0 picks a free port, printed in the ready line)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop=_fastest("uvloop", "uvloop"),
+        http=_fastest("httptools", "httptools"),
+        lifespan="off",
+        access_log=False,  # the receiver logs one line per request, without personal data
+        log_level=log_level,
+        timeout_keep_alive=75,
+        timeout_graceful_shutdown=5,
+        server_header=False,
+    )
+
+
+def serve(
+    *,
+    settings: Settings,
+    secrets: WebhookSecrets,
+    host: str = "127.0.0.1",
+    port: int,
+    log_level: str = "info",
+) -> None:
+    """Run the receiver until interrupted (blocking); prints the ready line when listening."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.info("webhook routes enabled for: %s", ", ".join(sorted(secrets.enabled())) or "none")
+    with (
+        running_receiver(settings, secrets) as receiver,
+        ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="ktsync-webhooks") as pool,
+    ):
+        server = _AnnouncingServer(
+            build_config(WebhookApp(receiver, pool), host=host, port=port, log_level=log_level)
+        )
+        server.run()
+    if not server.started:
+        sys.exit(f"ktsync webhooks could not listen on {host}:{port}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m producers.webhooks [--host H] [--port N]``: settings and secrets from the environment."""
+    parser = argparse.ArgumentParser(prog="python -m producers.webhooks", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8780)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        secrets = WebhookSecrets.from_env(os.environ)
+    except (ConfigError, WebhookConfigError) as exc:
+        sys.exit(str(exc))
+    if not secrets.enabled():
+        sys.exit(
+            "no webhook route is configured: set at least one vendor's secret (see `ktsync webhooks --help`)"
+        )
+    serve(settings=settings, secrets=secrets, host=args.host, port=args.port, log_level=args.log_level)
