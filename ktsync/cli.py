@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
 import redis
 
 from config.settings import ConfigError, Settings, load_settings
 from ktsync.cli_dlq import register as register_dlq
+from ktsync.cli_ops import log_format_option
+from ktsync.cli_ops import register as register_ops
+from ktsync.cli_sync import register as register_sync
+from ktsync.cli_webhooks import register as register_webhooks
 
 EXIT_REJECTED = 2
 
@@ -48,13 +51,24 @@ def main() -> None:
 @click.option("--loglevel", "-l", default="INFO", show_default=True, help="Log level.")
 @click.option("--hostname", "-n", default=None, help="Worker node name (default: ktsync@<host>).")
 @click.option("--quiet", "-q", is_flag=True, help="No start-up banner.")
+@log_format_option
 def worker(
-    concurrency: int | None, pool: str | None, loglevel: str, hostname: str | None, quiet: bool
+    concurrency: int | None,
+    pool: str | None,
+    loglevel: str,
+    hostname: str | None,
+    quiet: bool,
+    log_format: str,
 ) -> None:
     """Run a Celery worker in the foreground (checks the account first)."""
+    from ktsync.logs import configure_logging, take_over_celery_logging
     from worker.celery_app import create_app
     from worker.preflight import PreflightError, preflight
 
+    if log_format == "json":  # one JSON object per line from the first record on, so no banner either
+        configure_logging(log_format, loglevel)
+        take_over_celery_logging(log_format)
+        quiet = True
     settings = _settings()
     app = create_app(settings)
     runtime = app.ktsync_runtime.get()
@@ -239,33 +253,6 @@ def _redis(settings: Settings) -> Iterator[tuple[redis.Redis, Settings]]:
         client.close()
 
 
-@main.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(as_json: bool) -> None:
-    """Show queue depths (pending, in flight, scheduled retries), outcomes and dead letters."""
-    from ktsync.queues import queue_status
-    from worker.deadletter import RedisDeadLetterStore
-    from worker.stats import RedisStats
-
-    with _redis(_settings()) as (client, settings):
-        queue = queue_status(client, settings.worker.queue, time.time(), settings.broker_prefix)
-        report: dict[str, Any] = {
-            "queue": queue.to_dict(),
-            "outcomes": RedisStats(client, settings.key_prefix).snapshot(),
-            "dead_letters": RedisDeadLetterStore(client, settings.key_prefix).count(),
-        }
-    if as_json:
-        click.echo(json.dumps(report, sort_keys=True))
-        return
-    q = report["queue"]
-    click.echo(
-        f"queue {q['queue']}: pending {q['pending']}, in flight {q['in_flight']}, scheduled {q['scheduled']}"
-    )
-    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(report["outcomes"].items())) or "none yet"
-    click.echo(f"outcomes: {outcomes}")
-    click.echo(f"dead letters: {report['dead_letters']}")
-
-
 @main.command("fake-klicktipp")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
@@ -293,3 +280,6 @@ def demo(path: Path | None, concurrency: int) -> None:
 
 
 register_dlq(main, _settings, _redis)
+register_ops(main, _settings, _redis)
+register_sync(main, _settings, _redis)
+register_webhooks(main, _settings)

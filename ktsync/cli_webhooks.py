@@ -8,6 +8,8 @@ from collections.abc import Callable
 import click
 
 from config.settings import Settings
+from ktsync.cli_ops import log_format_option
+from ktsync.logs import configure_logging
 
 DEFAULT_PORT = 8780
 
@@ -24,8 +26,9 @@ def register(main: click.Group, settings: Callable[[], Settings]) -> None:
         show_default=True,
         help="0: a free port.",
     )
-    @click.option("--log-level", default="info", show_default=True, help="Log level.")
-    def webhooks(host: str, port: int, log_level: str) -> None:
+    @click.option("--loglevel", "-l", default="INFO", show_default=True, help="Log level.")
+    @log_format_option
+    def webhooks(host: str, port: int, loglevel: str, log_format: str) -> None:
         """Receive CRM and KlickTipp webhooks and enqueue contract-v1 messages.
 
         \b
@@ -55,4 +58,5 @@ def register(main: click.Group, settings: Callable[[], Settings]) -> None:
             raise click.ClickException(
                 "no webhook route is configured: set at least one vendor's secret (see --help)"
             )
-        serve(settings=settings(), secrets=secrets, host=host, port=port, log_level=log_level)
+        configure_logging(log_format, loglevel)
+        serve(settings=settings(), secrets=secrets, host=host, port=port, log_level=loglevel.lower())

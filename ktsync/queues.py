@@ -1,22 +1,41 @@
-"""Read queue depths straight from the Redis broker: pending, in flight and scheduled (ETA) tasks.
+"""Read operational state straight from Redis: queue depths and ages, parked retries, limiter, dead letters.
+
+Shared by ``ktsync status`` and ``ktsync metrics``; every reader is read-only, a few pipelined commands.
 
 Kombu's Redis transport keeps waiting messages in a list per queue (plus one list per priority
-step) and delivered-but-unacknowledged ones in the ``unacked`` hash; a retry with a countdown sits
-there too, with an ``eta`` header in the future.
+step; ``LPUSH`` to publish, ``BRPOP`` to consume, so the oldest message is at index -1) and
+delivered-but-unacknowledged ones in the ``unacked`` hash; a retry with a countdown sits there too,
+with an ``eta`` header in the future. Every broker key carries ``broker_prefix`` (kombu's
+``global_keyprefix``). Longer delays are parked in ktsync's ``{p}:schedule`` sorted set.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
 
 import redis
 
+from config.celery import celery_config
+from config.settings import Settings
+from worker.deadletter import RedisDeadLetterStore
+from worker.guards import RedisGuards
+from worker.stats import RedisStats
+
 PRIORITY_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)  # kombu's defaults
 UNACKED_KEY = "unacked"
+ENQUEUED_AT_HEADER = "ktsync_enqueued_at"  # set by producers.enqueue.Producer (same name, tested)
+# Messages read from the tail of each list when looking for the oldest enqueue time: the tail one
+# may lack the header (a replay, a task moved back from the schedule); the ones behind it are newer,
+# so the oldest time among them is still a lower bound of the tail's age.
+TAIL_SAMPLE = 8
+SCAN_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -25,33 +44,80 @@ class QueueStatus:
     pending: int
     in_flight: int
     scheduled: int
+    parked: int = 0  # retries waiting in ktsync's schedule (only known with the key prefix)
+    oldest_pending_age: float | None = None  # seconds; 0 when empty, None when no message says
 
     @property
     def drained(self) -> bool:
-        return self.pending == 0 and self.in_flight == 0 and self.scheduled == 0
+        """Nothing left to do: nothing pending, running, scheduled or parked."""
+        return self.pending == 0 and self.in_flight == 0 and self.scheduled == 0 and self.parked == 0
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "drained": self.drained}
 
 
-def queue_status(client: redis.Redis, queue: str, now: float, broker_prefix: str = "") -> QueueStatus:
+def sub_queues(queue: str) -> list[str]:
+    """The lists kombu keeps for one queue: the queue itself plus one per priority step."""
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
+
+
+def queue_status(
+    client: redis.Redis, queue: str, now: float, broker_prefix: str = "", *, parked: int = 0
+) -> QueueStatus:
     """Depths of one queue; ``now`` is Unix time, used to tell scheduled retries from running tasks."""
-    names = [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
+    return queue_statuses(client, [queue], now, broker_prefix, parked=parked)[0]
+
+
+def queue_statuses(
+    client: redis.Redis, queues: Sequence[str], now: float, broker_prefix: str = "", *, parked: int = 0
+) -> list[QueueStatus]:
+    """Depths and oldest-message ages of several queues in one round trip (``parked`` goes to the first)."""
     pipe = client.pipeline(transaction=False)
-    for name in names:
-        pipe.llen(broker_prefix + name)
+    for queue in queues:
+        for name in sub_queues(queue):
+            pipe.llen(broker_prefix + name)
+            pipe.lrange(broker_prefix + name, -TAIL_SAMPLE, -1)
     pipe.hvals(broker_prefix + UNACKED_KEY)
-    *lengths, unacked = pipe.execute()
-    in_flight = scheduled = 0
-    for raw in cast(list[bytes], unacked):
+    *per_list, unacked = pipe.execute()
+    in_flight, scheduled = _unacked_by_queue(cast(list[bytes], unacked), now)
+    statuses = []
+    width = 2 * len(PRIORITY_STEPS)
+    for index, queue in enumerate(queues):
+        lists = per_list[index * width : (index + 1) * width]
+        pending = sum(int(n) for n in lists[0::2])
+        oldest = oldest_enqueued_at(raw for tail in lists[1::2] for raw in cast(list[bytes], tail))
+        age = 0.0 if pending == 0 else (max(0.0, now - oldest) if oldest is not None else None)
+        statuses.append(
+            QueueStatus(queue, pending, in_flight[queue], scheduled[queue], parked if index == 0 else 0, age)
+        )
+    return statuses
+
+
+def _unacked_by_queue(unacked: Iterable[bytes], now: float) -> tuple[Counter[str], Counter[str]]:
+    in_flight: Counter[str] = Counter()
+    scheduled: Counter[str] = Counter()
+    for raw in unacked:
         routing_key, eta = _routing_and_eta(raw)
-        if routing_key != queue:
-            continue
         if eta is not None and eta > now:
-            scheduled += 1
+            scheduled[routing_key] += 1
         else:
-            in_flight += 1
-    return QueueStatus(queue=queue, pending=sum(lengths), in_flight=in_flight, scheduled=scheduled)
+            in_flight[routing_key] += 1
+    return in_flight, scheduled
+
+
+def oldest_enqueued_at(messages: Iterable[bytes]) -> float | None:
+    """The earliest ``ktsync_enqueued_at`` header among raw kombu messages; None when none carries one."""
+    times = [t for t in (_enqueued_at(raw) for raw in messages) if t is not None]
+    return min(times) if times else None
+
+
+def _enqueued_at(raw: bytes) -> float | None:
+    try:
+        value = json.loads(raw).get("headers", {}).get(ENQUEUED_AT_HEADER)
+        stamp = float(value)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return stamp if math.isfinite(stamp) else None
 
 
 def _routing_and_eta(raw: bytes) -> tuple[str, float | None]:
@@ -61,3 +127,117 @@ def _routing_and_eta(raw: bytes) -> tuple[str, float | None]:
         return str(routing_key), datetime.fromisoformat(eta).timestamp() if eta else None
     except (ValueError, TypeError, AttributeError):
         return "", None
+
+
+@dataclass(frozen=True)
+class ParkedStatus:
+    """Retries parked in ``{p}:schedule`` (delays longer than the broker countdown)."""
+
+    count: int
+    overdue: int  # due but not yet moved back: no worker runs the mover if this stays above 0
+    next_due: float | None
+
+
+def parked_status(client: redis.Redis, key_prefix: str, now: float) -> ParkedStatus:
+    key = f"{key_prefix}:schedule"
+    pipe = client.pipeline(transaction=False)
+    pipe.zcard(key)
+    pipe.zcount(key, "-inf", now)
+    pipe.zrange(key, 0, 0, withscores=True)
+    count, overdue, first = pipe.execute()
+    first = cast(list[tuple[bytes, float]], first)
+    return ParkedStatus(int(count), int(overdue), float(first[0][1]) if first else None)
+
+
+@dataclass(frozen=True)
+class LimiterStatus:
+    """The account's KlickTipp budget as the limiter's Lua script would see it now (Redis's clock)."""
+
+    tokens: float
+    burst: float
+    rate: float
+    paused_for: float  # seconds left of a 429 pause; 0 when not paused
+    paused_until: float | None  # Unix time
+    in_flight: int
+    max_in_flight: int
+
+
+def limiter_status(
+    client: redis.Redis, key_prefix: str, account: str, *, rate: float, burst: float, max_in_flight: int
+) -> LimiterStatus:
+    """Read ``{p}:rl:{account}`` (tokens, ts, paused_until) and its ``:inflight`` leases; see
+    ``worker/ratelimit/redis.py`` for the layout. Tokens are refilled to now, as the script does."""
+    bucket = f"{key_prefix}:rl:{account}"
+    seconds, micros = client.time()
+    now_ms = seconds * 1000 + micros // 1000
+    pipe = client.pipeline(transaction=False)
+    pipe.hmget(bucket, "tokens", "ts", "paused_until")
+    pipe.zcount(f"{bucket}:inflight", f"({now_ms}", "+inf")
+    (tokens_raw, ts_raw, paused_raw), in_flight = pipe.execute()
+    tokens = float(tokens_raw) if tokens_raw is not None else float(burst)
+    ts = float(ts_raw) if ts_raw is not None else now_ms
+    tokens = min(burst, tokens + max(0.0, now_ms - ts) * rate / 1000)
+    paused_ms = float(paused_raw) if paused_raw is not None else 0.0
+    paused_for = max(0.0, paused_ms - now_ms) / 1000
+    return LimiterStatus(
+        tokens=round(tokens, 3),
+        burst=float(burst),
+        rate=float(rate),
+        paused_for=round(paused_for, 3),
+        paused_until=paused_ms / 1000 if paused_for > 0 else None,
+        in_flight=int(in_flight),
+        max_in_flight=max_in_flight,
+    )
+
+
+def dead_letter_counts(client: redis.Redis, key_prefix: str) -> Counter[tuple[str, int | None]]:
+    """Dead letters counted by (reason, KlickTipp code), read page by page (never one huge reply)."""
+    counts: Counter[tuple[str, int | None]] = Counter()
+    for _letter_id, raw in client.hscan_iter(f"{key_prefix}:dlq:entries", count=SCAN_PAGE):
+        try:
+            letter = json.loads(raw)
+            code = (letter.get("error") or {}).get("error")
+            counts[(str(letter["reason"]), code if isinstance(code, int) else None)] += 1
+        except (ValueError, TypeError, KeyError, AttributeError):
+            counts[("unreadable", None)] += 1
+    return counts
+
+
+def routed_queues(settings: Settings) -> list[str]:
+    """The worker's queue first (parked retries go back to it), then every other queue ktsync routes to."""
+    routes = celery_config(settings)["task_routes"].values()
+    return list(dict.fromkeys([settings.worker.queue, *(route["queue"] for route in routes)]))
+
+
+def status_report(client: redis.Redis, settings: Settings, account: str, now: float) -> dict[str, Any]:
+    """What ``ktsync status --json`` prints, except the workers (they answer over the broker)."""
+    prefix, rate = settings.key_prefix, settings.rate
+    parked = parked_status(client, prefix, now)
+    queues = queue_statuses(client, routed_queues(settings), now, settings.broker_prefix, parked=parked.count)
+    store = RedisDeadLetterStore(client, prefix)
+    groups = dead_letter_counts(client, prefix)
+    by_reason: Counter[str] = Counter()
+    for (reason, _code), count in groups.items():
+        by_reason[reason] += count
+    limiter = limiter_status(client, prefix, account, rate=rate.per_second, burst=rate.burst,
+                             max_in_flight=rate.max_in_flight)  # fmt: skip
+    return {
+        "queue": queues[0].to_dict(),
+        "queues": [q.to_dict() for q in queues],
+        "scheduled": {
+            "eta": sum(q.scheduled for q in queues),
+            "parked": parked.count,
+            "parked_overdue": parked.overdue,
+            "next_parked_due": parked.next_due,
+        },
+        "outcomes": RedisStats(client, prefix).snapshot(),
+        "dead_letters": store.count(),
+        "dead_letters_by_reason": dict(by_reason),
+        "dead_letter_groups": [
+            {"reason": reason, "code": code, "count": count}
+            for (reason, code), count in sorted(groups.items(), key=lambda item: (-item[1], item[0][0]))
+        ],
+        "dead_letters_evicted": store.evicted(),
+        "limiter": {"account": account, **asdict(limiter)},
+        "auth_breaker_open": RedisGuards(client, prefix).auth_breaker_open(),
+    }

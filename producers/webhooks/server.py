@@ -75,6 +75,7 @@ def build_config(app: WebhookApp, *, host: str, port: int, log_level: str) -> An
         lifespan="off",
         access_log=False,  # the receiver logs one line per request, without personal data
         log_level=log_level,
+        log_config=None,  # the process's logging (text or JSON, see ktsync.logs) stays in charge
         timeout_keep_alive=75,
         timeout_graceful_shutdown=5,
         server_header=False,
