@@ -16,6 +16,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # sweep for them every restore_interval seconds (kombu's default is ~100 s).
         "unacked_restore_interval": settings.worker.restore_interval,
         "unacked_restore_throttle": 1,
+        # The lock around that sweep: a worker killed while holding it would delay recovery by kombu's
+        # default 300 s.
+        "unacked_mutex_expire": 30,
     }
     if settings.broker_prefix:
         # Every broker key (queues, unacked, bindings) under one prefix: lets a shared Redis host

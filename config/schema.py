@@ -196,6 +196,17 @@ class SettingsSchema(_Strict):
     )
 
     @validates_schema
+    def _countdowns_below_visibility(self, data: dict[str, Any], **_: Any) -> None:
+        # A broker countdown longer than the visibility timeout is redelivered, again and again.
+        countdown = data.get("retry", RetrySettings()).max_broker_countdown
+        visibility = data.get("worker", WorkerSettings()).visibility_timeout
+        if countdown >= visibility:
+            raise ValidationError(
+                {"max_broker_countdown": [f"must be below worker.visibility_timeout ({visibility} s)"]},
+                field_name="retry",
+            )
+
+    @validates_schema
     def _has_default(self, data: dict[str, Any], **_: Any) -> None:
         if DEFAULT_SOURCE not in data.get("sources", {}):
             raise ValidationError(f"needs a {DEFAULT_SOURCE!r} entry", field_name="sources")

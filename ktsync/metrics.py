@@ -118,11 +118,11 @@ class RedisCollector:
 
     def _limiter(self) -> list[Metric]:
         from ktsync.queues import limiter_status
+        from worker.ratelimit.base import with_margin
         from worker.telemetry import read_limiter
 
         waits, rate = read_limiter(self._redis, self._p), self._settings.rate
-        state = limiter_status(self._redis, self._p, self._account, rate=rate.per_second, burst=rate.burst,
-                               max_in_flight=rate.max_in_flight)  # fmt: skip
+        state = limiter_status(self._redis, self._p, self._account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight))  # fmt: skip
         return [
             _counter("ktsync_limiter_waits", waits.get("waits", 0)),
             _counter("ktsync_limiter_wait_seconds", waits.get("wait_seconds", 0)),

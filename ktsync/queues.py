@@ -25,6 +25,7 @@ from config.celery import celery_config
 from config.settings import Settings
 from worker.deadletter import RedisDeadLetterStore
 from worker.guards import RedisGuards
+from worker.ratelimit.base import Limits, recovered, with_margin
 from worker.stats import RedisStats
 
 PRIORITY_SEPARATOR = "\x06\x16"
@@ -160,23 +161,25 @@ class LimiterStatus:
     paused_until: float | None  # Unix time
     in_flight: int
     max_in_flight: int
+    rate_factor: float = 1.0  # share of the rate in force after 429s (recovers over time)
 
 
-def limiter_status(
-    client: redis.Redis, key_prefix: str, account: str, *, rate: float, burst: float, max_in_flight: int
-) -> LimiterStatus:
+def limiter_status(client: redis.Redis, key_prefix: str, account: str, *, limits: Limits) -> LimiterStatus:
     """Read ``{p}:rl:{account}`` (tokens, ts, paused_until) and its ``:inflight`` leases; see
     ``worker/ratelimit/redis.py`` for the layout. Tokens are refilled to now, as the script does."""
     bucket = f"{key_prefix}:rl:{account}"
+    rate, burst, max_in_flight = limits.rate, limits.burst, limits.max_in_flight
     seconds, micros = client.time()
     now_ms = seconds * 1000 + micros // 1000
     pipe = client.pipeline(transaction=False)
-    pipe.hmget(bucket, "tokens", "ts", "paused_until")
+    pipe.hmget(bucket, "tokens", "ts", "paused_until", "factor", "factor_ts")
     pipe.zcount(f"{bucket}:inflight", f"({now_ms}", "+inf")
-    (tokens_raw, ts_raw, paused_raw), in_flight = pipe.execute()
+    (tokens_raw, ts_raw, paused_raw, factor_raw, factor_ts_raw), in_flight = pipe.execute()
+    factor_ts = float(factor_ts_raw) if factor_ts_raw is not None else now_ms
+    factor = recovered(float(factor_raw), (now_ms - factor_ts) / 1000) if factor_raw is not None else 1.0
     tokens = float(tokens_raw) if tokens_raw is not None else float(burst)
     ts = float(ts_raw) if ts_raw is not None else now_ms
-    tokens = min(burst, tokens + max(0.0, now_ms - ts) * rate / 1000)
+    tokens = min(burst, tokens + max(0.0, now_ms - ts) * rate * factor / 1000)
     paused_ms = float(paused_raw) if paused_raw is not None else 0.0
     paused_for = max(0.0, paused_ms - now_ms) / 1000
     return LimiterStatus(
@@ -187,6 +190,7 @@ def limiter_status(
         paused_until=paused_ms / 1000 if paused_for > 0 else None,
         in_flight=int(in_flight),
         max_in_flight=max_in_flight,
+        rate_factor=round(factor, 3),
     )
 
 
@@ -219,8 +223,7 @@ def status_report(client: redis.Redis, settings: Settings, account: str, now: fl
     by_reason: Counter[str] = Counter()
     for (reason, _code), count in groups.items():
         by_reason[reason] += count
-    limiter = limiter_status(client, prefix, account, rate=rate.per_second, burst=rate.burst,
-                             max_in_flight=rate.max_in_flight)  # fmt: skip
+    limiter = limiter_status(client, prefix, account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight))  # fmt: skip
     return {
         "queue": queues[0].to_dict(),
         "queues": [q.to_dict() for q in queues],

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ktsync.contract import ContractError
-from worker.klicktipp.errors import AuthError
+from worker.klicktipp.errors import AuthError, RateLimited
+from worker.locks import LockBusy
+from worker.ratelimit import Throttled
 from worker.sync.mapping import MappingConfigError, MappingError
 
 
@@ -30,6 +32,7 @@ class Decision:
     action: Action
     reason: str
     delay: float = 0.0
+    counts: bool = True  # whether this retry uses up one of the task's attempts
 
 
 def compute_backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
@@ -38,12 +41,30 @@ def compute_backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> fl
     return rng.uniform(0, ceiling)
 
 
+def _waiting(error: BaseException, rng: random.Random) -> Decision | None:
+    """Waiting is not failing: a busy contact, a spent budget, or KlickTipp's 429 (which paused the
+    account for every worker) send the task back for a while without using up an attempt."""
+    if isinstance(error, LockBusy):
+        return Decision(Action.RETRY, "lock_busy", rng.uniform(0.2, 1.0), counts=False)
+    if isinstance(error, Throttled):
+        return Decision(Action.RETRY, "throttled", error.wait + rng.uniform(0, 0.5), counts=False)
+    if isinstance(error, RateLimited):
+        # Spread the wake-ups over a second after the pause instead of all at its end.
+        return Decision(
+            Action.RETRY, "rate_limited", (error.retry_after or 1.0) + rng.uniform(0, 1.0), counts=False
+        )
+    return None
+
+
 def decide(error: BaseException, attempt: int, policy: RetryPolicy, rng: random.Random) -> Decision:
     """``attempt`` counts the attempts made so far, this one included (1 for the first).
 
     Errors say what they are through ``reason`` (a slug) and ``retryable``, as the KlickTipp client's
     errors do; anything without a reason is unexpected and dead-lettered with its traceback.
     """
+    waiting = _waiting(error, rng)
+    if waiting is not None:
+        return waiting
     if isinstance(error, ContractError):
         return Decision(Action.DEAD_LETTER, "invalid_message")
     if isinstance(error, MappingError):

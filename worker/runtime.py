@@ -21,6 +21,7 @@ from worker.klicktipp.http import CallRecord, Timeout
 from worker.locks import Locks, RedisLocks
 from worker.outbound import Outbound, RedisOutbound
 from worker.ratelimit import Limits, RedisRateLimiter, limiter_gate
+from worker.ratelimit.base import with_margin
 from worker.ratelimit.gate import pause_on_429
 from worker.refcache import RedisReferenceCache
 from worker.reference import ReferenceData
@@ -58,7 +59,17 @@ def account_key(env: Mapping[str, str]) -> str:
 
 def limits(settings: Settings) -> Limits:
     rate = settings.rate
-    return Limits(rate=rate.per_second, burst=rate.burst, max_in_flight=rate.max_in_flight)
+    return with_margin(rate.per_second, rate.burst, rate.max_in_flight)
+
+
+MID_TASK_WAIT = 30.0  # seconds a task that already called KlickTipp waits in place for the budget
+
+
+def patience(settings: Settings, calls: CallCounter) -> Callable[[], float]:
+    """How long the current task may wait in place: short before its first call, long after."""
+    return lambda: (
+        settings.rate.max_wait if calls.value() == 0 else max(settings.rate.max_wait, MID_TASK_WAIT)
+    )
 
 
 def dead_letter_bounds(settings: Settings) -> Bounds:
@@ -102,7 +113,7 @@ class WorkerRuntime:
         limiter, account = RedisRateLimiter(store, prefix), account_key(env)
         telemetry = Telemetry(store, prefix)
         gate = limiter_gate(
-            limiter, account, limits(settings), max_wait=settings.rate.max_wait, on_wait=telemetry.waited
+            limiter, account, limits(settings), max_wait=patience(settings, calls), on_wait=telemetry.waited
         )
         client = KlickTippClient(
             auth_from_env(env),

@@ -15,8 +15,11 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import redis
 import requests
 from celery import Celery, Task
+from celery.exceptions import Reject
+from kombu.exceptions import OperationalError
 
 from ktsync.contract import (
     TASK_NAMES,
@@ -31,8 +34,6 @@ from ktsync.contract import (
 )
 from producers.enqueue import summary
 from worker.deadletter import DeadLetter
-from worker.locks import LockBusy
-from worker.ratelimit import Throttled
 from worker.reconcile import reconcile
 from worker.retry import Action, RetryPolicy, decide
 from worker.runtime import RuntimeHolder, WorkerRuntime
@@ -103,6 +104,8 @@ class PoisonMessage(Exception):
 
 
 AUTH_BREAKER_SECONDS = 60.0
+# Redis (ktsync's state and the broker) unreachable, e.g. restarting: no fault of the message.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 
 class AppSender:
@@ -164,8 +167,14 @@ def _register_message_task(
     def run(
         self: Task, message: dict[str, Any], failures: int = 0, replay_of: str | None = None
     ) -> dict[str, Any]:
-        attempt = Attempt(self, holder.get(), message, failures, replay_of)
-        return execute(attempt, handler, policy=policy, rng=rng)
+        try:
+            attempt = Attempt(self, holder.get(), message, failures, replay_of)
+            return execute(attempt, handler, policy=policy, rng=rng)
+        except REDIS_DOWN as exc:
+            # Never ack (a failed task is acked, and lost) nor dead-letter it: requeue it, and should the
+            # broker be unreachable too, it stays unacknowledged and comes back after the visibility timeout.
+            log.warning("task=%s id=%s requeued: Redis unreachable (%s)", name, self.request.id, exc)
+            raise Reject(exc, requeue=True) from exc
 
 
 class Attempt:
@@ -193,9 +202,14 @@ class Attempt:
         }
         if delay <= self.runtime.settings.retry.max_broker_countdown:
             described = summary(self.message) if isinstance(self.message, Mapping) else ""
-            raise self.task.retry(
-                args=list(args), kwargs=kwargs, countdown=delay, argsrepr=described, kwargsrepr=""
-            )
+            try:
+                raise self.task.retry(
+                    args=list(args), kwargs=kwargs, countdown=delay, argsrepr=described, kwargsrepr=""
+                )
+            except Reject as failed:  # the broker did not take the retry; Celery's Reject would drop the task
+                if not isinstance(failed.reason, (OperationalError, *REDIS_DOWN)):
+                    raise
+                raise Reject(failed.reason, requeue=True) from failed
         self.runtime.schedule.park(Parked(str(self.task.name), args, kwargs, self.id), time.time() + delay)
         self.runtime.stats.incr("parked")
         return {"status": "parked", "delay": delay}
@@ -227,12 +241,8 @@ def execute(attempt: Attempt, handler: Handler, *, policy: RetryPolicy, rng: ran
         if runtime.guards.auth_breaker_open():
             raise AuthCircuitOpen("KlickTipp refused the credentials moments ago")
         outcome = handler(runtime, parse_message(attempt.message))
-    except (LockBusy, Throttled) as wait:
-        # Another event of this contact is running, or the KlickTipp budget is spent: not a failure.
-        if isinstance(wait, Throttled):
-            runtime.telemetry.throttled()
-        delay = wait.wait + rng.uniform(0, 0.5) if isinstance(wait, Throttled) else rng.uniform(0.2, 1.0)
-        return attempt.later(delay, attempt.failures)
+    except REDIS_DOWN:
+        raise  # not the message's failure: the task requeues it (see _register_message_task)
     except Exception as exc:
         return _failed(attempt, exc, started, policy=policy, rng=rng)
     finally:
@@ -262,15 +272,14 @@ def _failed(
 ) -> dict[str, Any]:
     runtime = attempt.runtime
     decision = decide(exc, attempt.number, policy, rng)
-    _log_outcome(
-        attempt.task,
-        attempt.message,
-        decision.action.value,
-        attempt.number,
-        runtime,
-        started,
-        reason=decision.reason,
-    )
+    if decision.action is Action.RETRY and not decision.counts:
+        # Waiting (busy contact, spent budget, KlickTipp's 429): not a failure, not worth a log line each.
+        runtime.stats.incr(decision.reason)
+        if decision.reason == "throttled":
+            runtime.telemetry.throttled()
+        return attempt.later(decision.delay, attempt.failures)
+    _log_outcome(attempt.task, attempt.message, decision.action.value, attempt.number, runtime, started,
+                 reason=decision.reason)  # fmt: skip
     if decision.action is Action.RETRY:
         runtime.stats.incr("retried")
         return attempt.later(decision.delay, attempt.number)

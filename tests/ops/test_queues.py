@@ -105,22 +105,26 @@ def test_parked_status_counts_due_and_future_entries(redis_client: redis.Redis, 
 
 def test_the_limiter_reads_as_the_lua_script_sees_it(redis_client: redis.Redis, namespace: str) -> None:
     # Given an untouched account: full bucket, nothing in flight, no pause
-    fresh = limiter_status(redis_client, namespace, "acct", rate=0.01, burst=10, max_in_flight=4)
+    slow = Limits(rate=0.01, burst=10, max_in_flight=4, lease=3600)
+    fresh = limiter_status(redis_client, namespace, "acct", limits=slow)
     assert (fresh.tokens, fresh.in_flight, fresh.paused_for, fresh.paused_until) == (10, 0, 0, None)
 
-    # When two calls take a slot each and a 429 pauses the account
+    # When two calls take a slot each
     limiter = RedisRateLimiter(redis_client, namespace)
-    slow = Limits(rate=0.01, burst=10, max_in_flight=4, lease=3600)
     assert limiter.acquire("acct", slow, "s1").granted
     assert limiter.acquire("acct", slow, "s2").granted
-    limiter.pause("acct", 120)
 
-    # Then two tokens are spent, two calls are in flight, and the pause shows
-    state = limiter_status(redis_client, namespace, "acct", rate=0.01, burst=10, max_in_flight=4)
-    assert 8 <= state.tokens < 9
-    assert state.in_flight == 2
-    assert 0 < state.paused_for <= 120
-    assert state.paused_until is not None
+    # Then two tokens are spent and two calls are in flight
+    spent = limiter_status(redis_client, namespace, "acct", limits=slow)
+    assert 8 <= spent.tokens < 9
+    assert (spent.in_flight, spent.rate_factor) == (2, 1.0)
+
+    # And when a 429 pauses the account, the bucket is empty, the rate cut, and the pause shows
+    limiter.pause("acct", 120)
+    paused = limiter_status(redis_client, namespace, "acct", limits=slow)
+    assert (paused.tokens, paused.rate_factor) == (0, 0.7)
+    assert 0 < paused.paused_for <= 120
+    assert paused.paused_until is not None
 
 
 def test_dead_letters_are_counted_by_reason_and_code(redis_client: redis.Redis, namespace: str) -> None:

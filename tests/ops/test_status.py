@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 import redis
 from celery import Celery
 
@@ -52,10 +53,10 @@ def test_status_json_keeps_the_old_keys_and_adds_the_new_ones(
     assert report["dead_letters_evicted"] == 1
     limiter = report["limiter"]
     assert limiter["account"] == seeded.account
-    assert 9 <= limiter["tokens"] < 10
+    assert limiter["tokens"] == 0  # a 429's pause empties the bucket
     assert (limiter["burst"], limiter["rate"], limiter["in_flight"], limiter["max_in_flight"]) == (
-        10,
-        0.01,
+        9,  # one token of the configured burst (10) is kept in reserve
+        pytest.approx(0.0097),  # 97 % of the configured rate (0.01/s)
         1,
         4,
     )

@@ -99,3 +99,34 @@ def test_a_429_pauses_the_account_for_retry_after_other_errors_do_not(limiter: R
     limited = RateLimited("slow down", operation="api.tag.index", status=429, retry_after=3)
     observe(CallRecord("api.tag.index", "GET", "/tag", 429, 0.01, limited))
     assert limiter.acquire("acct", limits, "t2").why == "paused"
+
+
+def test_after_a_pause_the_bucket_starts_empty_so_no_burst_hits_klicktipp_again(limiter: RateLimiter) -> None:
+    # Given a full bucket (burst 10) and a 429 that paused the account briefly
+    limits = Limits(rate=100.0, burst=10, max_in_flight=0)
+    limiter.pause("acct", 0.05)
+    time.sleep(0.1)
+
+    # When the pause is over, Then tokens come at the (reduced) rate, not as a burst of 10
+    granted = sum(limiter.acquire("acct", limits, f"t{i}").granted for i in range(10))
+    assert 1 <= granted <= 6
+
+
+def test_each_429_cuts_the_rate_which_then_recovers() -> None:
+    now = [0.0]
+    limiter = MemoryRateLimiter(clock=lambda: now[0])
+    limits = Limits(rate=10.0, burst=1, max_in_flight=0)
+
+    def interval() -> float:
+        """Seconds until the next token after taking one."""
+        assert limiter.acquire("acct", limits, "a").granted
+        return limiter.acquire("acct", limits, "b").wait
+
+    assert interval() == pytest.approx(0.1)
+    limiter.pause("acct", 1.0)  # a 429: rate x 0.7
+    now[0] = 1.0
+    limiter.acquire("acct", limits, "drain")
+    now[0] = 3.0
+    assert interval() == pytest.approx(1 / (10 * (0.7 + 2 * 0.02)), rel=0.01)
+    now[0] = 60.0
+    assert interval() == pytest.approx(0.1)  # fully recovered

@@ -17,6 +17,8 @@ from worker.klicktipp.errors import (
     UnsubscribedError,
     ValidationError,
 )
+from worker.locks import LockBusy
+from worker.ratelimit import Throttled
 from worker.retry import Action, RetryPolicy, compute_backoff, decide
 from worker.sync.mapping import MappingConfigError, MappingError, Problem
 
@@ -57,9 +59,20 @@ def test_decision_table(error: BaseException, attempt: int, action: Action, reas
     assert (decision.action, decision.reason) == (action, reason)
 
 
-def test_retry_after_from_klicktipp_wins_over_backoff() -> None:
+def test_a_429_waits_out_retry_after_without_using_up_an_attempt() -> None:
     error = RateLimited("slow down", operation=OP, status=429, retry_after=7)
-    assert decide(error, 3, POLICY, random.Random(1)).delay == 7
+    decisions = [decide(error, POLICY.max_attempts, POLICY, random.Random(seed)) for seed in range(50)]
+    assert all(d.action is Action.RETRY and not d.counts for d in decisions)  # even at the last attempt
+    assert all(7 <= d.delay <= 8 for d in decisions)  # the pause, plus a spread of the wake-ups
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [(LockBusy("contact:x"), "lock_busy"), (Throttled(3.0, "rate"), "throttled")],
+)
+def test_waiting_for_a_contact_or_the_budget_is_no_failure(error: Exception, reason: str) -> None:
+    decision = decide(error, POLICY.max_attempts, POLICY, random.Random(1))
+    assert (decision.action, decision.reason, decision.counts) == (Action.RETRY, reason, False)
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 5, 8, 20])

@@ -101,6 +101,11 @@ def test_a_bad_listid_variable_is_named() -> None:
         (lambda d: d["sources"].pop("default"), "sources", "'default'"),
         (lambda d: d.update(version=2), "version", "must be 1"),
         (lambda d: d["klicktipp"].update(base_url="ftp://x"), "klicktipp.base_url", "Not a valid URL"),
+        (
+            lambda d: d["worker"].update(visibility_timeout=30),
+            "retry.max_broker_countdown",
+            "below worker.visibility_timeout",
+        ),
     ],
 )
 def test_config_errors_name_the_key_and_the_reason(edit: Any, key: str, reason: str) -> None:

@@ -7,7 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from worker.ratelimit.base import IN_FLIGHT_RETRY, Grant, Limits, refill, wait_for_token
+from worker.ratelimit.base import (
+    DECREASE,
+    FLOOR,
+    IN_FLIGHT_RETRY,
+    Grant,
+    Limits,
+    recovered,
+    refill,
+    wait_for_token,
+)
 
 
 @dataclass
@@ -15,6 +24,8 @@ class _Account:
     tokens: float | None = None
     ts: float = 0.0
     paused_until: float = 0.0
+    factor: float = 1.0
+    factor_ts: float = 0.0
     in_flight: dict[str, float] = field(default_factory=dict)
 
 
@@ -27,16 +38,18 @@ class MemoryRateLimiter:
     def acquire(self, account: str, limits: Limits, token: str) -> Grant:
         now = self._clock()
         with self._mutex:
-            state = self._accounts.setdefault(account, _Account())
+            state = self._accounts.setdefault(account, _Account(ts=now, factor_ts=now))
             if now < state.paused_until:
                 return Grant(None, state.paused_until - now, "paused")
             state.in_flight = {t: expiry for t, expiry in state.in_flight.items() if expiry > now}
             if limits.max_in_flight and len(state.in_flight) >= limits.max_in_flight:
                 return Grant(None, IN_FLIGHT_RETRY, "in_flight")
-            tokens = refill(limits.burst if state.tokens is None else state.tokens, now - state.ts, limits)
+            rate = limits.rate * recovered(state.factor, now - state.factor_ts)
+            start = limits.burst if state.tokens is None else state.tokens
+            tokens = refill(start, now - state.ts, rate, limits.burst)
             state.tokens, state.ts = tokens, now
             if tokens < 1:
-                return Grant(None, wait_for_token(tokens, limits), "rate")
+                return Grant(None, wait_for_token(tokens, rate), "rate")
             state.tokens = tokens - 1
             if limits.max_in_flight:
                 state.in_flight[token] = now + limits.lease
@@ -47,6 +60,12 @@ class MemoryRateLimiter:
             self._accounts.setdefault(account, _Account()).in_flight.pop(token, None)
 
     def pause(self, account: str, seconds: float) -> None:
+        now = self._clock()
         with self._mutex:
-            state = self._accounts.setdefault(account, _Account())
-            state.paused_until = max(state.paused_until, self._clock() + seconds)
+            state = self._accounts.setdefault(account, _Account(ts=now, factor_ts=now))
+            until = now + seconds
+            if until <= state.paused_until:
+                return
+            factor = max(FLOOR, recovered(state.factor, now - state.factor_ts) * DECREASE)
+            state.paused_until, state.tokens, state.ts = until, 0.0, until
+            state.factor, state.factor_ts = factor, until

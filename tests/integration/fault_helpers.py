@@ -1,0 +1,224 @@
+"""Helpers for the fault, crash and Redis-restart tests: tuned configs, batches, worker and Redis processes.
+
+Everything here drives real parts: a ``ktsync worker`` command in a process group of its own (so a
+test can SIGKILL the whole tree, or one pool child), and a ``redis-server`` with AOF that a test owns
+and may restart. Whatever a helper starts, it stops in ``finally``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import redis
+import yaml
+
+from config.settings import Settings
+from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
+from ktsync.redis_server import find_redis_server, free_port
+from tests.integration.sync_helpers import LIFECYCLE, LIST, Outcomes, upsert, wait_for
+from worker.deadletter import DeadLetterStore
+
+STOP_TIMEOUT = 10.0
+BATCH_TAGS = frozenset({LIFECYCLE.format("lead"), LIST.format("Newsletter")})
+
+
+def tune(path: Path, **sections: Mapping[str, Any]) -> Path:
+    """Merge ``sections`` (e.g. ``retry={"max_attempts": 30}``) into the config file at ``path``."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for name, values in sections.items():
+        document.setdefault(name, {}).update(values)
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def batch(size: int, *, name: str = "c", start: int = 0) -> list[dict[str, Any]]:
+    """``size`` new contacts, each with the two tags of :data:`BATCH_TAGS`."""
+    tags = {"lifecyclestage": "lead", "lists": ["Newsletter"]}
+    return [
+        upsert(f"{name}{i}", f"{name}{i}@faults.example", firstname=f"N{i}", **tags)
+        for i in range(start, start + size)
+    ]
+
+
+def assert_each_synced_once(fake: FakeControl, messages: list[dict[str, Any]]) -> None:
+    """Every message's contact is in KlickTipp exactly once, with its CRM id and the batch's tags."""
+    state = fake.state()
+    names = {str(t["id"]): t["name"] for t in state["tags"]}
+    per_email = Counter(c["email"] for c in state["contacts"])
+    by_email = {c["email"]: c for c in state["contacts"]}
+    problems = []
+    for message in messages:
+        email = message["email"]
+        if per_email[email] != 1:
+            problems.append(f"{email}: {per_email[email]} contacts")
+            continue
+        record = by_email[email]
+        tags = {names[str(t)] for t in record["manual_tags"]}
+        if record["fields"].get(CRM_CONTACT_ID_FIELD) != message["crm_contact_id"] or tags != BATCH_TAGS:
+            problems.append(f"{email}: fields {record['fields']}, tags {sorted(tags)}")
+    duplicated_tags = [name for name, n in Counter(names.values()).items() if n > 1]
+    assert not problems, problems
+    assert not duplicated_tags, duplicated_tags
+
+
+def reasons(store: DeadLetterStore) -> Counter[str]:
+    """Dead letters per reason."""
+    return Counter(letter.reason for letter in store.list(limit=10_000))
+
+
+def broker_keys(settings: Settings) -> tuple[str, str]:
+    """The queue (a list) and kombu's hash of delivered but unacknowledged messages."""
+    return settings.broker_prefix + settings.worker.queue, settings.broker_prefix + "unacked"
+
+
+def all_done(client: redis.Redis, settings: Settings, outcomes: Outcomes, total: int) -> bool:
+    """Every task finished at least once, and nothing is left queued, in flight or scheduled."""
+    queue, unacked = broker_keys(settings)
+    return (
+        outcomes.finished() >= total
+        and client.llen(queue) == 0
+        and client.hlen(unacked) == 0
+        and client.zcard(f"{settings.key_prefix}:schedule") == 0
+    )
+
+
+# -- a `ktsync worker` process ------------------------------------------------------------------------
+
+
+class WorkerProcess:
+    """``python -m ktsync worker ...`` in a session (process group) of its own; output in a file."""
+
+    def __init__(self, env: Mapping[str, str], log: Path, *args: str) -> None:
+        self.log = log
+        command = [sys.executable, "-m", "ktsync", "worker", "--quiet", "--loglevel=INFO", *args]
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                command,
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until Celery says ``ready`` (its consumer is connected and consuming)."""
+        wait_for(lambda: " ready." in self.output() or self.process.poll() is not None, timeout=timeout)
+        assert self.process.poll() is None, self.output()
+
+    def children(self) -> list[int]:
+        """Pids of the direct children (prefork pool processes)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.pid:
+                    found.append(int(entry.name))
+        return found
+
+    def kill(self) -> None:
+        """SIGKILL the whole process tree at once (no shutdown handler runs, nothing is acked)."""
+        _signal_group(self.pid, signal.SIGKILL)
+        self.process.wait(timeout=STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        """Warm shutdown (SIGTERM), escalating to SIGKILL; a no-op for a dead process."""
+        if self.process.poll() is None:
+            _signal_group(self.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.pid, signal.SIGKILL)
+                self.process.wait(timeout=STOP_TIMEOUT)
+        _signal_group(self.pid, signal.SIGKILL)  # pool children left behind, if any
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):  # already gone
+        os.killpg(pgid, sig)
+
+
+@contextmanager
+def worker_process(env: Mapping[str, str], log: Path, *args: str) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(env, log, *args)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+# -- a redis-server the test owns ---------------------------------------------------------------------
+
+
+class OwnedRedis:
+    """A private redis-server with AOF (fsync on every write) that can be restarted on its port and dir."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._binary = find_redis_server()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [str(self._binary), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir),
+                "--daemonize", "no"]  # fmt: skip
+        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = self._process
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+
+        def answers() -> bool:
+            assert process.poll() is None, "redis-server exited"
+            try:
+                return bool(client.ping())
+            except redis.RedisError:  # refused, or still loading the AOF
+                return False
+
+        try:
+            wait_for(answers, timeout=10)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """SIGTERM: Redis finishes the AOF and exits (a restart, not a crash)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port and directory (the AOF brings the data back)."""
+        self.stop()
+        self.start()
+
+
+@contextmanager
+def owned_redis(workdir: Path) -> Iterator[OwnedRedis]:
+    server = OwnedRedis(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
