@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,6 +25,9 @@ def bench_config(store: RedisHandle, concurrency: int) -> Iterator[Path]:
     )
     document["worker"].update(queue=NAMESPACE, concurrency=concurrency)
     document["sources"]["default"]["listid"] = SINGLE_OPT_IN_LIST_ID
+    # "No rate limit" for throughput runs: the limiter still runs on every call (its cost is counted),
+    # it just never makes a call wait.
+    document["rate"] = {"per_second": 10_000, "burst": 10_000, "max_in_flight": 0}
     with tempfile.TemporaryDirectory(prefix="ktsync-bench-") as workdir:
         path = Path(workdir) / "ktsync.yaml"
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
@@ -40,6 +44,8 @@ def bench_env(base: Mapping[str, str], *, redis_url: str, base_url: str, config:
         KLICKTIPP_USERNAME=DEMO_USERNAME,
         KLICKTIPP_DEVELOPER_KEY=DEMO_DEVELOPER_KEY,
         KLICKTIPP_CUSTOMER_KEY=DEMO_CUSTOMER_KEY,
-        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+        PYTHONPATH=os.pathsep.join(
+            p for p in (str(Path(__file__).resolve().parents[1]), base.get("PYTHONPATH", "")) if p
+        ),
     )
     return env

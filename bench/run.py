@@ -3,7 +3,8 @@
     make bench            # or: .venv/bin/python -m bench.run [--tasks N] [--concurrency C]
 
 Prints: raw requests.Session calls/s against the fake KlickTipp; raw Celery no-op tasks/s; raw Celery
-tasks/s with one HTTP call each; ktsync contacts/s end to end (new contacts, no rate limit); the
+tasks/s with one HTTP call each; ktsync contacts/s end to end (new contacts, no rate limit: the
+limiter off), and again with the global limiter on but a budget never reached (its own cost); the
 ratios between them, and ktsync's KlickTipp calls per contact.
 """
 
@@ -100,9 +101,11 @@ def celery_baseline(task: str, settings: Settings, env: Mapping[str, str], n: in
     return drain_rate(client, settings, n, worker_process(argv, env))
 
 
-def ktsync_end_to_end(settings: Settings, env: Mapping[str, str], n: int, concurrency: int) -> float:
+def ktsync_end_to_end(
+    settings: Settings, env: Mapping[str, str], n: int, concurrency: int, *, first: int = 0
+) -> float:
     with Producer(settings) as producer:
-        producer.enqueue_many(new_contact(i) for i in range(n))
+        producer.enqueue_many(new_contact(i) for i in range(first, first + n))
     argv = ["-m", "ktsync", "worker", "-P", "threads", f"-c{concurrency}", "-l", "WARNING", "--quiet"]
     client = redis.Redis.from_url(settings.redis_url)
     return drain_rate(client, settings, n, worker_process(argv, env))
@@ -139,14 +142,23 @@ def main() -> None:
         one_http = celery_baseline("bench.one_http", settings, env, args.tasks, args.concurrency)
         fake.control.reset()
         fake.control.clear_requests()
-        e2e = ktsync_end_to_end(settings, env, args.tasks, args.concurrency)
+        # "No rate limit": the limiter switched off (rate.per_second 0) ...
+        e2e = ktsync_end_to_end(settings, {**env, "KTSYNC_RATE_LIMIT": "0"}, args.tasks, args.concurrency)
         calls = sum(1 for r in fake.control.requests() if r["path"].startswith("/subscriber"))
-    report(http.rate, noop, one_http, e2e, calls / args.tasks, args)
+        # ... and the limiter on, with a budget never reached: its cost per KlickTipp call, shown apart.
+        limited = ktsync_end_to_end(settings, env, args.tasks, args.concurrency, first=args.tasks)
+    report(http.rate, noop, one_http, (e2e, limited), calls / args.tasks, args)
 
 
 def report(
-    http: float, noop: float, one_http: float, e2e: float, per_contact: float, args: argparse.Namespace
+    http: float,
+    noop: float,
+    one_http: float,
+    ktsync: tuple[float, float],
+    per_contact: float,
+    args: argparse.Namespace,
 ) -> None:
+    e2e, limited = ktsync
     print(
         f"machine: {os.cpu_count()} cores; threads pool, concurrency {args.concurrency}; {args.tasks} tasks each"
     )
@@ -155,6 +167,7 @@ def report(
         ("raw Celery no-op tasks/s", noop, ""),
         ("raw Celery tasks/s, one HTTP call each", one_http, f"{one_http / noop:.2f}x no-op"),
         ("ktsync contacts/s end to end (new contacts)", e2e, f"{e2e / one_http:.2f}x one-HTTP baseline"),
+        ("  the same with the global limiter on", limited, f"{limited / one_http:.2f}x one-HTTP baseline"),
     ]
     for name, rate, ratio in rows:
         print(f"  {name:<48} {rate:>8.0f}   {ratio}")

@@ -95,7 +95,7 @@ class WorkerSettings:
 class RateSettings:
     """One budget per KlickTipp account, shared by every worker (see worker/ratelimit)."""
 
-    per_second: float = 5.0
+    per_second: float = 5.0  # 0: no limiter at all (for benchmarks and budgets KlickTipp confirmed unlimited)
     burst: int = 10
     max_in_flight: int = 4
     max_wait: float = 2.0  # seconds a task waits in place for the budget before it requeues

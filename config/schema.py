@@ -120,7 +120,7 @@ class _WorkerSchema(_Strict):
 
 
 class _RateSchema(_Strict):
-    per_second = fields.Float(validate=validate.Range(min=0.01, max=10_000))
+    per_second = fields.Float(validate=validate.Range(min=0, max=10_000))  # 0: no limiter
     burst = fields.Integer(validate=validate.Range(min=1, max=100_000))
     max_in_flight = fields.Integer(validate=validate.Range(min=0, max=10_000))
     max_wait = fields.Float(validate=validate.Range(min=0, max=60))

@@ -13,10 +13,9 @@ from typing import Any
 
 from ktsync.contract import ContactDeleted, DeletionRequested
 from worker.klicktipp.errors import ContactNotFound, NotFound, NotSubscribedError, Rejected
-from worker.locks import held
 from worker.review import ReviewList
 from worker.service import LOCK_WAIT, SyncDeps, SyncOutcome
-from worker.state.base import ContactState
+from worker.state.base import ContactState, claimed
 from worker.sync.plan import Call, owned_names
 
 log = logging.getLogger(__name__)
@@ -25,7 +24,7 @@ log = logging.getLogger(__name__)
 class Deletions:
     def __init__(self, deps: SyncDeps, review: ReviewList) -> None:
         self._client, self._reference, self._state = deps.client, deps.reference, deps.state
-        self._locks, self._outbound, self._settings = deps.locks, deps.outbound, deps.settings
+        self._outbound, self._settings = deps.outbound, deps.settings
         self._clock = deps.clock
         self._review = review
 
@@ -34,9 +33,11 @@ class Deletions:
         source = self._settings.source(event.source)
         if event.dry_run:
             return self.preview(event)
-        lock = f"contact:{source.name}:{event.crm_contact_id}"
-        with held(self._locks, lock, lease=self._settings.sync.lock_lease, wait=LOCK_WAIT):
-            stored = self._state.get(source.name, event.crm_contact_id)
+        lease = self._settings.sync.lock_lease
+        with claimed(
+            self._state, source.name, event.crm_contact_id, None, lease=lease, wait=LOCK_WAIT
+        ) as claim:
+            stored = claim.stored
             skip = _skip(event, stored)
             if skip is not None:
                 return SyncOutcome(skip, stored.klicktipp_id if stored else None)
@@ -44,7 +45,7 @@ class Deletions:
             for call in calls:
                 self._run(call)
             base = stored or ContactState(source=source.name, crm_contact_id=event.crm_contact_id)
-            self._state.put(base.tombstone(occurred_at=event.occurred_at, now=self._clock()))
+            self._state.commit(claim, base.tombstone(occurred_at=event.occurred_at, now=self._clock()))
         log.info("contact %s/%s deleted in the CRM: policy %s, %d calls", source.name, event.crm_contact_id,
                  source.deletion_policy, len(calls))  # fmt: skip
         return SyncOutcome(f"deleted_{source.deletion_policy}", base.klicktipp_id)

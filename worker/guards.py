@@ -26,6 +26,10 @@ class Guards(Protocol):
         """Count one more delivery of the task; how many there have been."""
         ...
 
+    def admit(self, task_id: str) -> tuple[int, bool]:
+        """``delivered`` and ``auth_breaker_open`` in one go (one round trip per task)."""
+        ...
+
     def finished(self, task_id: str) -> None:
         """The attempt ended (well or badly) without killing the process."""
         ...
@@ -47,6 +51,15 @@ class RedisGuards:
         pipe.expire(key, DELIVERY_TTL)
         count, _ = pipe.execute()
         return int(count)
+
+    def admit(self, task_id: str) -> tuple[int, bool]:
+        key = f"{self._p}:deliveries:{task_id}"
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, DELIVERY_TTL)
+        pipe.exists(f"{self._p}:auth-open")
+        count, _, breaker = pipe.execute()
+        return int(count), bool(breaker)
 
     def finished(self, task_id: str) -> None:
         self._redis.delete(f"{self._p}:deliveries:{task_id}")
@@ -71,6 +84,9 @@ class MemoryGuards:
         with self._mutex:
             self._deliveries[task_id] = self._deliveries.get(task_id, 0) + 1
             return self._deliveries[task_id]
+
+    def admit(self, task_id: str) -> tuple[int, bool]:
+        return self.delivered(task_id), self.auth_breaker_open()
 
     def finished(self, task_id: str) -> None:
         with self._mutex:

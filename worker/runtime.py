@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import redis
@@ -112,15 +112,15 @@ class WorkerRuntime:
         prefix = settings.key_prefix
         limiter, account = RedisRateLimiter(store, prefix), account_key(env)
         telemetry = Telemetry(store, prefix)
-        gate = limiter_gate(
-            limiter, account, limits(settings), max_wait=patience(settings, calls), on_wait=telemetry.waited
-        )
+        limited = settings.rate.per_second > 0  # 0: no limiter (benchmarks, budgets known to be unlimited)
+        gate = limiter_gate(limiter, account, limits(settings), max_wait=patience(settings, calls),
+                            on_wait=telemetry.waited) if limited else None  # fmt: skip
         client = KlickTippClient(
             auth_from_env(env),
             base_url=settings.klicktipp.base_url,
             timeout=Timeout(connect=settings.klicktipp.connect_timeout, read=settings.klicktipp.read_timeout),
             gate=gate,
-            observer=observers(calls, pause_on_429(limiter, account), telemetry.call),
+            observer=observers(calls, *([pause_on_429(limiter, account)] if limited else []), telemetry.call),
         )
         locks = RedisLocks(store, prefix)
         reference = ReferenceData(
@@ -129,7 +129,7 @@ class WorkerRuntime:
         state = RedisStateStore(store, prefix)
         outbound = RedisOutbound(store, prefix, settings.sync.outbound_maxlen)
         review = RedisReviewList(store, prefix)
-        deps = SyncDeps(client, reference, state, locks, outbound, settings)
+        deps = SyncDeps(client, reference, state, outbound, settings)
         sync, fetchers = ContactSync(deps, notify), fetchers_from_env(env)
         return cls(
             settings=settings,
@@ -151,6 +151,16 @@ class WorkerRuntime:
             fetchers=fetchers,
             telemetry=telemetry,
         )
+
+    def finish(self, task_id: str, outcomes: Iterable[str], *, forget: bool = False) -> None:
+        """End of a task attempt: the delivery guard, outcome counters and telemetry in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        RedisGuards(pipe, self.settings.key_prefix).finished(task_id)
+        stats = RedisStats(pipe, self.settings.key_prefix)
+        for outcome in outcomes:
+            stats.incr(outcome)
+        self.telemetry.end(pipe, forget=forget)
+        pipe.execute()
 
     def close(self) -> None:
         self.client.close()

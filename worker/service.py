@@ -28,10 +28,9 @@ from worker.klicktipp.errors import (
     ValidationError,
 )
 from worker.klicktipp.models import Subscriber
-from worker.locks import Locks, held
 from worker.outbound import Outbound
 from worker.reference import ReferenceData
-from worker.state.base import ContactState, StateStore
+from worker.state.base import Claim, ContactState, StateStore, claimed
 from worker.sync.desired import Desired, Skip, skip_reason
 from worker.sync.mapping import MappingConfigError, map_contact, resolve_mapping
 from worker.sync.plan import Call, first_tag, identity_call, owned_names, tag_calls
@@ -70,7 +69,6 @@ class SyncDeps:
     client: KlickTippClient
     reference: ReferenceData
     state: StateStore
-    locks: Locks
     outbound: Outbound
     settings: Settings
     clock: Callable[[], float] = time.time
@@ -88,7 +86,7 @@ class ContactSync:
 
     def __init__(self, deps: SyncDeps, notify: Notify | None = None) -> None:
         self._client, self._reference, self._state = deps.client, deps.reference, deps.state
-        self._locks, self._outbound, self._settings = deps.locks, deps.outbound, deps.settings
+        self._outbound, self._settings = deps.outbound, deps.settings
         self._clock = deps.clock
         self._notify = notify
 
@@ -112,14 +110,16 @@ class ContactSync:
         desired = self.desired(event, source)
         if event.dry_run:
             return self.preview(event)
-        lock = f"contact:{source.name}:{event.crm_contact_id}"
-        with held(self._locks, lock, lease=self._settings.sync.lock_lease, wait=LOCK_WAIT):
-            stored = self._state.get(source.name, event.crm_contact_id)
-            skip = self._skip(event, stored, desired)
+        lease = self._settings.sync.lock_lease
+        with claimed(
+            self._state, source.name, event.crm_contact_id, event.event_id, lease=lease, wait=LOCK_WAIT
+        ) as claim:
+            stored = claim.stored
+            skip = skip_reason(occurred_at=event.occurred_at, stored=stored, desired_hash=desired.state_hash, duplicate=claim.seen)  # fmt: skip
             if skip is not None:
-                return self._skipped(skip, event, stored)
+                return self._skipped(skip, event, claim)
             applied = self._apply_with_refresh(desired, stored, source)
-            self._remember(event, source, desired, applied)
+            self._remember(event, source, desired, applied, claim)
         status = "unsubscribed" if applied.subscription == "unsubscribed" else "synced"
         return SyncOutcome(status, applied.klicktipp_id)
 
@@ -127,18 +127,12 @@ class ContactSync:
         """What ``upsert`` would do, as a plan of calls with reasons: reads, never writes to KlickTipp."""
         source = self._settings.source(event.source)
         desired = self.desired(event, source)
-        stored = self._state.get(source.name, event.crm_contact_id)
-        skip = self._skip(event, stored, desired)
+        stored, seen = self._state.load(source.name, event.crm_contact_id, event.event_id)
+        skip = skip_reason(occurred_at=event.occurred_at, stored=stored, desired_hash=desired.state_hash, duplicate=seen)  # fmt: skip
         known_id = stored.klicktipp_id if stored else None
         if skip is not None:
             return SyncOutcome(skip.value, known_id)
         return SyncOutcome("planned", known_id, self.plan(desired, stored, source))
-
-    def _skip(self, event: ContactUpsert, stored: ContactState | None, desired: Desired) -> Skip | None:
-        seen = bool(event.event_id) and self._state.seen_event(event.source, event.event_id or "")
-        return skip_reason(
-            occurred_at=event.occurred_at, stored=stored, desired_hash=desired.state_hash, duplicate=seen
-        )
 
     def plan(self, desired: Desired, stored: ContactState | None, source: SourceSettings) -> tuple[Call, ...]:
         """The calls an upsert would make, for a dry run: reads reference data, writes nothing."""
@@ -155,11 +149,12 @@ class ContactSync:
         tags = tag_calls(email=email, desired=desired.tags, current=frozenset(after), tag_ids=tag_ids)
         return (*creates, *([identity] if identity else []), *tags)
 
-    def _skipped(self, skip: Skip, event: ContactUpsert, stored: ContactState | None) -> SyncOutcome:
+    def _skipped(self, skip: Skip, event: ContactUpsert, claim: Claim) -> SyncOutcome:
+        stored = claim.stored
         if skip is Skip.UNCHANGED and stored is not None:
             # Nothing to send, but later events older than this one are now stale.
-            self._state.put(replace(stored, occurred_at=event.occurred_at, updated_at=self._clock()))
-            self._mark(event)
+            refreshed = replace(stored, occurred_at=event.occurred_at, updated_at=self._clock())
+            self._state.commit(claim, refreshed, event=self._event(event))
         log.info("skipped %s event for %s/%s", skip.value, event.source, event.crm_contact_id)
         return SyncOutcome(skip.value, stored.klicktipp_id if stored else None)
 
@@ -260,7 +255,12 @@ class ContactSync:
             self._client.subscriber_untag(call.args["email"], call.args["tagid"])
 
     def _remember(
-        self, event: ContactUpsert, source: SourceSettings, desired: Desired, applied: _Applied
+        self,
+        event: ContactUpsert,
+        source: SourceSettings,
+        desired: Desired,
+        applied: _Applied,
+        claim: Claim,
     ) -> None:
         now = self._clock()
         state = ContactState(
@@ -276,13 +276,12 @@ class ContactSync:
             subscription=applied.subscription,
             updated_at=now,
         )
-        self._state.put(state)
-        self._mark(event)
+        self._state.commit(claim, state, event=self._event(event))
         self._publish(source, state, event)
 
-    def _mark(self, event: ContactUpsert) -> None:
-        if event.event_id:
-            self._state.mark_event(event.source, event.event_id, self._settings.sync.event_id_ttl)
+    def _event(self, event: ContactUpsert) -> tuple[str, int] | None:
+        """The event to remember as applied (for duplicates), if it has an id."""
+        return (event.event_id, self._settings.sync.event_id_ttl) if event.event_id else None
 
     def _publish(self, source: SourceSettings, state: ContactState, event: ContactUpsert) -> None:
         """Tell the CRM side the KlickTipp id and subscription status (guide steps 8 and 12)."""

@@ -230,41 +230,44 @@ def execute(attempt: Attempt, handler: Handler, *, policy: RetryPolicy, rng: ran
     """Run one attempt; wait, retry or dead-letter as the situation and :func:`decide` say."""
     runtime, started = attempt.runtime, time.perf_counter()
     runtime.calls.reset()
-    source, crm_id = str(attempt.message.get("source", "")), str(attempt.message.get("crm_contact_id", ""))
-    runtime.telemetry.begin(source, crm_id)
-    runtime.telemetry.note(source, crm_id, "event", type=attempt.message.get("type"), task=attempt.id,
-                           attempt=attempt.number, replay_of=attempt.replay_of)  # fmt: skip
-    deliveries = runtime.guards.delivered(attempt.id)
+    runtime.telemetry.begin(
+        str(attempt.message.get("source", "")), str(attempt.message.get("crm_contact_id", ""))
+    )
+    runtime.telemetry.note("event", type=attempt.message.get("type"), task=attempt.id, attempt=attempt.number,
+                           replay_of=attempt.replay_of)  # fmt: skip
+    counted: list[str] = []
+    forget = False
     try:
-        if deliveries > runtime.settings.deadletter.max_deliveries:
-            raise PoisonMessage(deliveries)
-        if runtime.guards.auth_breaker_open():
-            raise AuthCircuitOpen("KlickTipp refused the credentials moments ago")
-        outcome = handler(runtime, parse_message(attempt.message))
-    except REDIS_DOWN:
-        raise  # not the message's failure: the task requeues it (see _register_message_task)
-    except Exception as exc:
-        return _failed(attempt, exc, started, policy=policy, rng=rng)
+        deliveries, breaker_open = runtime.guards.admit(attempt.id)
+        try:
+            if deliveries > runtime.settings.deadletter.max_deliveries:
+                raise PoisonMessage(deliveries)
+            if breaker_open:
+                raise AuthCircuitOpen("KlickTipp refused the credentials moments ago")
+            outcome = handler(runtime, parse_message(attempt.message))
+        except REDIS_DOWN:
+            raise  # not the message's failure: the task requeues it (see _register_message_task)
+        except Exception as exc:
+            return _failed(attempt, exc, started, policy=policy, rng=rng)
+        counted, forget = _succeeded(attempt, outcome)
     finally:
-        runtime.guards.finished(attempt.id)
-        runtime.telemetry.end()
-    _succeeded(attempt, outcome, source, crm_id)
+        runtime.finish(attempt.id, counted, forget=forget)
     _log_outcome(attempt.task, attempt.message, outcome.status, attempt.number, runtime, started)
     for call in outcome.plan:
-        log.info("dry run %s: %s", crm_id, call.describe())
+        log.info("dry run %s: %s", attempt.message.get("crm_contact_id", ""), call.describe())
     return {"status": outcome.status, "klicktipp_id": outcome.klicktipp_id}
 
 
-def _succeeded(attempt: Attempt, outcome: SyncOutcome, source: str, crm_id: str) -> None:
-    runtime = attempt.runtime
-    runtime.stats.incr(outcome.status)
-    if attempt.replay_of and runtime.dead_letters.remove(attempt.replay_of):
-        runtime.stats.incr("replay_succeeded")
-    if outcome.status.startswith("deleted_"):
-        runtime.telemetry.forget(source, crm_id)  # personal history goes with the personal data
-    else:
-        runtime.telemetry.note(source, crm_id, "outcome", status=outcome.status, klicktipp_id=outcome.klicktipp_id,
-                               calls=runtime.calls.value())  # fmt: skip
+def _succeeded(attempt: Attempt, outcome: SyncOutcome) -> tuple[list[str], bool]:
+    """The outcome counters to add, and whether the contact's timeline goes (it was deleted)."""
+    counted = [outcome.status]
+    if attempt.replay_of and attempt.runtime.dead_letters.remove(attempt.replay_of):
+        counted.append("replay_succeeded")
+    deleted = outcome.status.startswith("deleted_")
+    if not deleted:
+        attempt.runtime.telemetry.note("outcome", status=outcome.status, klicktipp_id=outcome.klicktipp_id,
+                                       calls=attempt.runtime.calls.value())  # fmt: skip
+    return counted, deleted
 
 
 def _failed(

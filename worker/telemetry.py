@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis
@@ -25,8 +27,22 @@ TIMELINE_CAP = 200
 TIMELINE_TTL = 90 * 24 * 3600
 
 
+@dataclass
+class _Task:
+    """What one task recorded so far (written to Redis once, when it ends)."""
+
+    contact: tuple[str, str] | None
+    entries: list[str] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+
+
 class Telemetry:
-    """Records calls, limiter waits and per-contact timelines (pipelined, one round trip per record)."""
+    """Records calls, limiter waits and per-contact timelines.
+
+    During a task (``begin`` … ``end``) everything is buffered in the thread and written in one
+    pipelined round trip at the end, together with whatever the caller adds (the task's outcome
+    counter, its delivery guard): telemetry must not cost the sync its throughput.
+    """
 
     def __init__(
         self, client: redis.Redis, prefix: str = "ktsync", clock: Callable[[], float] = time.time
@@ -36,33 +52,57 @@ class Telemetry:
         self._clock = clock
         self._local = threading.local()
 
-    # -- which contact the current thread works for (set by the task) ---------------------------
     def begin(self, source: str, crm_contact_id: str) -> None:
-        self._local.contact = (source, crm_contact_id) if source and crm_contact_id else None
+        """The current thread now works for this contact (until ``end``)."""
+        self._local.task = _Task((source, crm_contact_id) if source and crm_contact_id else None)
 
-    def end(self) -> None:
-        self._local.contact = None
+    def _task(self) -> _Task | None:
+        task: _Task | None = getattr(self._local, "task", None)
+        return task
 
-    def _contact(self) -> tuple[str, str] | None:
-        contact: tuple[str, str] | None = getattr(self._local, "contact", None)
-        return contact
-
-    # -- recording ---------------------------------------------------------------------------------
     def call(self, record: CallRecord) -> None:
         """The client's observer: count the call, and note it on the contact's timeline."""
         status = str(record.status) if record.status is not None else "none"
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hincrby(f"{self._p}:metrics:calls", f"{record.operation}|{status}", 1)
-        contact = self._contact()
-        if contact is not None:
-            entry = {"kind": "call", "operation": record.operation, "method": record.method, "path": record.path,
-                     "status": record.status, "ms": round(record.elapsed_s * 1000, 1),
-                     "error": record.error.reason if record.error else None}  # fmt: skip
-            self._push(pipe, contact, entry)
-        pipe.execute()
+        entry = {"kind": "call", "operation": record.operation, "method": record.method, "path": record.path,
+                 "status": record.status, "ms": round(record.elapsed_s * 1000, 1),
+                 "error": record.error.reason if record.error else None}  # fmt: skip
+        task = self._task()
+        if task is None:  # a call outside any task (start-up checks): write it at once
+            self._redis.hincrby(f"{self._p}:metrics:calls", f"{record.operation}|{status}", 1)
+            return
+        task.calls[f"{record.operation}|{status}"] += 1
+        self._buffer(task, entry)
+
+    def note(self, kind: str, **details: Any) -> None:
+        """A timeline entry for the current task's contact: ``event``, ``outcome``, ``dead_letter``..."""
+        task = self._task()
+        if task is not None:
+            self._buffer(task, {"kind": kind, **details})
+
+    def _buffer(self, task: _Task, entry: Mapping[str, Any]) -> None:
+        if task.contact is not None:
+            task.entries.append(json.dumps({"at": self._clock(), **entry}, sort_keys=True, default=str))
+
+    def end(self, pipe: Any, *, forget: bool = False) -> None:
+        """Add the task's records to ``pipe`` (the caller executes it); ``forget`` purges the timeline."""
+        task = self._task()
+        self._local.task = None
+        if task is None:
+            return
+        for name, count in task.calls.items():
+            pipe.hincrby(f"{self._p}:metrics:calls", name, count)
+        if task.contact is None:
+            return
+        key = timeline_key(self._p, *task.contact)
+        if forget:
+            pipe.delete(key)  # personal history goes with the personal data
+        elif task.entries:
+            pipe.lpush(key, *task.entries)
+            pipe.ltrim(key, 0, TIMELINE_CAP - 1)
+            pipe.expire(key, TIMELINE_TTL)
 
     def waited(self, seconds: float) -> None:
-        """The rate limiter's ``on_wait``: how long a call waited for the budget."""
+        """The rate limiter's ``on_wait``: how long a call waited for the budget (only real waits)."""
         if seconds <= 0.001:
             return
         pipe = self._redis.pipeline(transaction=False)
@@ -72,24 +112,6 @@ class Telemetry:
 
     def throttled(self) -> None:
         self._redis.hincrby(f"{self._p}:metrics:limiter", "throttled", 1)
-
-    def note(self, source: str, crm_contact_id: str, kind: str, **details: Any) -> None:
-        """A timeline entry: ``event`` received, ``outcome``, ``dead_letter``, ``replay``..."""
-        if not source or not crm_contact_id:
-            return
-        pipe = self._redis.pipeline(transaction=False)
-        self._push(pipe, (source, crm_contact_id), {"kind": kind, **details})
-        pipe.execute()
-
-    def _push(self, pipe: Any, contact: tuple[str, str], entry: Mapping[str, Any]) -> None:
-        key = timeline_key(self._p, *contact)
-        pipe.lpush(key, json.dumps({"at": self._clock(), **entry}, sort_keys=True, default=str))
-        pipe.ltrim(key, 0, TIMELINE_CAP - 1)
-        pipe.expire(key, TIMELINE_TTL)
-
-    def forget(self, source: str, crm_contact_id: str) -> None:
-        """Purge a contact's timeline (with its state, on deletion)."""
-        self._redis.delete(timeline_key(self._p, source, crm_contact_id))
 
 
 def timeline_key(prefix: str, source: str, crm_contact_id: str) -> str:

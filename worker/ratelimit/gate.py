@@ -58,7 +58,8 @@ def limiter_gate(
         try:
             yield None
         finally:
-            limiter.release(account, token)
+            if limits.max_in_flight:  # without a cap no slot was taken: save the round trip
+                limiter.release(account, token)
 
     return gate
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
 from typing import Any, Protocol
+
+from worker.locks import LockBusy
 
 
 @dataclass(frozen=True)
@@ -53,11 +59,54 @@ class ContactState:
         })  # fmt: skip
 
 
+class _Unknown(Enum):
+    UNKNOWN = "unknown"
+
+
+UNKNOWN = _Unknown.UNKNOWN
+Previous = ContactState | None | _Unknown  # the record being replaced, when the caller has it
+Event = tuple[str, int]  # (event_id, seconds to remember it)
+
+
+@dataclass
+class Claim:
+    """The right to change one contact: held by one task at a time (a leased lock), with what it read."""
+
+    source: str
+    crm_contact_id: str
+    token: str
+    stored: ContactState | None
+    seen: bool  # the event id was applied before
+    done: bool = False  # committed or released
+
+
 class StateStore(Protocol):
     def get(self, source: str, crm_contact_id: str) -> ContactState | None: ...
 
-    def put(self, state: ContactState) -> None:
-        """Store the record and index it by KlickTipp id and e-mail (dropping stale index entries)."""
+    def load(
+        self, source: str, crm_contact_id: str, event_id: str | None
+    ) -> tuple[ContactState | None, bool]:
+        """The record, and whether ``event_id`` was applied before (one round trip)."""
+        ...
+
+    def claim(self, source: str, crm_contact_id: str, event_id: str | None, *, lease: float) -> Claim | None:
+        """Lock the contact (a lease that outlives a crashed worker by at most ``lease`` seconds) and
+        read its record and whether ``event_id`` was applied, in one round trip; None when another
+        task holds it."""
+        ...
+
+    def commit(self, claim: Claim, state: ContactState | None, *, event: Event | None = None) -> None:
+        """Write ``state`` (if any), remember ``event``, and release the claim, in one round trip."""
+        ...
+
+    def release(self, claim: Claim) -> None:
+        """Give the contact back without writing (a skip, a failure)."""
+        ...
+
+    def put(self, state: ContactState, *, previous: Previous = UNKNOWN, event: Event | None = None) -> None:
+        """Store the record and index it by KlickTipp id and e-mail (dropping stale index entries);
+        ``previous`` (the record it replaces, if the caller read it) saves a read; ``event`` marks an
+        applied event in the same round trip."""
         ...
 
     def find(self, *, klicktipp_id: str | None = None, email: str | None = None) -> ContactState | None:
@@ -71,3 +120,23 @@ class StateStore(Protocol):
     def seen_event(self, source: str, event_id: str) -> bool: ...
 
     def mark_event(self, source: str, event_id: str, ttl: int) -> None: ...
+
+
+@contextmanager
+def claimed(
+    store: StateStore, source: str, crm_contact_id: str, event_id: str | None, *, lease: float, wait: float
+) -> Iterator[Claim]:
+    """Claim the contact, waiting up to ``wait`` seconds (LockBusy after); always given back."""
+    deadline = time.monotonic() + wait
+    while (claim := store.claim(source, crm_contact_id, event_id, lease=lease)) is None:
+        if time.monotonic() >= deadline:
+            raise LockBusy(f"contact:{source}:{crm_contact_id}")
+        time.sleep(CLAIM_POLL)
+    try:
+        yield claim
+    finally:
+        if not claim.done:
+            store.release(claim)
+
+
+CLAIM_POLL = 0.02

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from worker.state.base import ContactState
+import secrets
+
+from worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
 
 
 class MemoryStateStore:
@@ -11,11 +13,39 @@ class MemoryStateStore:
         self._by_klicktipp_id: dict[str, tuple[str, str]] = {}
         self._by_email: dict[str, tuple[str, str]] = {}
         self._events: set[tuple[str, str]] = set()
+        self._claims: dict[tuple[str, str], str] = {}
+
+    def claim(self, source: str, crm_contact_id: str, event_id: str | None, *, lease: float) -> Claim | None:
+        key = (source, crm_contact_id)
+        if key in self._claims:
+            return None
+        token = self._claims[key] = secrets.token_hex(8)
+        stored, seen = self.load(source, crm_contact_id, event_id)
+        return Claim(source, crm_contact_id, token, stored, seen)
+
+    def commit(self, claim: Claim, state: ContactState | None, *, event: Event | None = None) -> None:
+        if state is not None:
+            self.put(state, previous=claim.stored)
+        if event is not None:
+            self.mark_event(claim.source, event[0], event[1])
+        self.release(claim)
+
+    def release(self, claim: Claim) -> None:
+        if self._claims.get((claim.source, claim.crm_contact_id)) == claim.token:
+            del self._claims[(claim.source, claim.crm_contact_id)]
+        claim.done = True
 
     def get(self, source: str, crm_contact_id: str) -> ContactState | None:
         return self._records.get((source, crm_contact_id))
 
-    def put(self, state: ContactState) -> None:
+    def load(
+        self, source: str, crm_contact_id: str, event_id: str | None
+    ) -> tuple[ContactState | None, bool]:
+        return self.get(source, crm_contact_id), bool(event_id) and self.seen_event(source, event_id or "")
+
+    def put(self, state: ContactState, *, previous: Previous = UNKNOWN, event: Event | None = None) -> None:
+        if event is not None:
+            self.mark_event(state.source, event[0], event[1])
         key = (state.source, state.crm_contact_id)
         previous = self._records.get(key)
         if previous and previous.email and previous.email != state.email:

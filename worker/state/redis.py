@@ -8,15 +8,18 @@ Key layout (``{p}`` is the key prefix):
 * ``{p}:event:{source}:{event_id}``          string ``1`` with a TTL: the event was applied
 * ``{p}:idx:updated``                        sorted set: ``{source}\\x1f{crm_contact_id}`` by last update
   (live contacts only; reconciliation reads the oldest from it)
+* ``{p}:lock:contact:{source}:{crm_contact_id}`` the claim (a leased lock; see ``worker/locks.py``)
 """
 
 from __future__ import annotations
 
-from typing import cast
+import secrets
+from typing import Any, cast
 
 import redis
 
-from worker.state.base import ContactState
+from worker.locks import RELEASE_LUA
+from worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
 
 SEPARATOR = "\x1f"
 
@@ -25,6 +28,38 @@ class RedisStateStore:
     def __init__(self, client: redis.Redis, prefix: str = "ktsync") -> None:
         self._redis = client
         self._p = prefix
+        self._unlock = client.register_script(RELEASE_LUA)
+
+    def _lock(self, source: str, crm_contact_id: str) -> str:
+        return f"{self._p}:lock:contact:{source}:{crm_contact_id}"
+
+    def claim(self, source: str, crm_contact_id: str, event_id: str | None, *, lease: float) -> Claim | None:
+        token = secrets.token_hex(8)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(self._lock(source, crm_contact_id), token, nx=True, px=int(lease * 1000))
+        pipe.get(self._key(source, crm_contact_id))
+        pipe.exists(f"{self._p}:event:{source}:{event_id}") if event_id else pipe.echo(b"0")
+        locked, raw, seen = pipe.execute()
+        if not locked:
+            return None
+        return Claim(
+            source, crm_contact_id, token, ContactState.from_json(raw) if raw else None, bool(int(seen))
+        )
+
+    def commit(self, claim: Claim, state: ContactState | None, *, event: Event | None = None) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        if state is not None:
+            self._stage_put(pipe, state, claim.stored)
+        if event is not None:
+            pipe.set(f"{self._p}:event:{claim.source}:{event[0]}", b"1", ex=event[1])
+        # EVAL (not EVALSHA through the script registry, which costs a SCRIPT EXISTS round trip per pipeline)
+        pipe.eval(RELEASE_LUA, 1, self._lock(claim.source, claim.crm_contact_id), claim.token)
+        pipe.execute()
+        claim.done = True
+
+    def release(self, claim: Claim) -> None:
+        self._unlock(keys=[self._lock(claim.source, claim.crm_contact_id)], args=[claim.token])
+        claim.done = True
 
     def _key(self, source: str, crm_contact_id: str) -> str:
         return f"{self._p}:contact:{source}:{crm_contact_id}"
@@ -33,11 +68,27 @@ class RedisStateStore:
         raw = cast(bytes | None, self._redis.get(self._key(source, crm_contact_id)))
         return ContactState.from_json(raw) if raw else None
 
-    def put(self, state: ContactState) -> None:
-        previous = self.get(state.source, state.crm_contact_id)
-        owner = f"{state.source}{SEPARATOR}{state.crm_contact_id}"
+    def load(
+        self, source: str, crm_contact_id: str, event_id: str | None
+    ) -> tuple[ContactState | None, bool]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(self._key(source, crm_contact_id))
+        pipe.exists(f"{self._p}:event:{source}:{event_id}") if event_id else pipe.echo(b"0")
+        raw, seen = pipe.execute()
+        return (ContactState.from_json(raw) if raw else None), bool(int(seen))
+
+    def put(self, state: ContactState, *, previous: Previous = UNKNOWN, event: Event | None = None) -> None:
+        if previous is UNKNOWN:
+            previous = self.get(state.source, state.crm_contact_id)
         pipe = self._redis.pipeline(transaction=True)
-        if previous and previous.email and previous.email != state.email:
+        if event is not None:
+            pipe.set(f"{self._p}:event:{state.source}:{event[0]}", b"1", ex=event[1])
+        self._stage_put(pipe, state, previous if isinstance(previous, ContactState) else None)
+        pipe.execute()
+
+    def _stage_put(self, pipe: Any, state: ContactState, previous: ContactState | None) -> None:
+        owner = f"{state.source}{SEPARATOR}{state.crm_contact_id}"
+        if previous is not None and previous.email and previous.email != state.email:
             pipe.delete(f"{self._p}:idx:email:{previous.email}")
         pipe.set(self._key(state.source, state.crm_contact_id), state.to_json())
         if state.klicktipp_id:
@@ -48,7 +99,6 @@ class RedisStateStore:
             pipe.zrem(f"{self._p}:idx:updated", owner)
         else:
             pipe.zadd(f"{self._p}:idx:updated", {owner: state.updated_at})
-        pipe.execute()
 
     def oldest(self, *, before: float, limit: int, source: str | None = None) -> list[tuple[str, str]]:
         """(source, crm_contact_id) of live contacts last updated before ``before``, oldest first."""
