@@ -69,13 +69,18 @@ def worker(
         configure_logging(log_format, loglevel)
         take_over_celery_logging(log_format)
         quiet = True
+    from worker.crm.base import CrmConfigError
+    from worker.klicktipp.errors import ConfigError as CredentialsError
+    from worker.klicktipp.errors import KlickTippError
+
     settings = _settings()
     app = create_app(settings)
-    runtime = app.ktsync_runtime.get()
     try:
-        preflight(settings, runtime.reference)
-    except PreflightError as exc:
+        preflight(settings, app.ktsync_runtime.get().reference)
+    except (PreflightError, CrmConfigError, CredentialsError) as exc:
         raise click.ClickException(str(exc)) from None
+    except KlickTippError as exc:
+        raise click.ClickException(f"cannot read the KlickTipp account ({exc.reason}): {exc}") from None
     argv = [
         *(["--quiet"] if quiet else []),
         "worker",

@@ -11,7 +11,6 @@ import collections
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
-import yaml
 
-from config.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
-from fake_klicktipp.testing import DEMO_PASSWORD, DEMO_USERNAME, SINGLE_OPT_IN_LIST_ID, running_fake
+from config.settings import Settings, load_settings
+from fake_klicktipp.testing import running_fake
+from ktsync.local import fake_env, local_config
 from ktsync.queues import queue_status
 from ktsync.redis_server import resolve_redis
 from producers import Producer
@@ -38,10 +37,15 @@ SAMPLE_SIZE = 8
 def run_demo(path: Path | None = None, *, concurrency: int = 8) -> int:
     """Run the demo; return the process exit status (0 when every valid contact was handled)."""
     contacts = path or DEFAULT_CONTACTS
-    with resolve_redis() as store, running_fake() as fake, _demo_config() as config_path:
+    rate = {"per_second": DEMO_RATE, "burst": DEMO_RATE}
+    with (
+        resolve_redis() as store,
+        running_fake() as fake,
+        local_config(DEMO_NAMESPACE, rate=rate) as config_path,
+    ):
         origin = "given by KTSYNC_REDIS_URL" if not store.owned else "private, started for the demo"
         _say(f"Redis {store.url} ({origin}); fake KlickTipp {fake.base_url}; budget {DEMO_RATE} requests/s")
-        env = _demo_env(os.environ, redis_url=store.url, base_url=fake.base_url, config=config_path)
+        env = fake_env(os.environ, redis_url=store.url, base_url=fake.base_url, config=config_path)
         settings = load_settings(env)
         client = redis.Redis.from_url(settings.redis_url)
         _clear_demo_keys(client, settings)
@@ -54,32 +58,6 @@ def run_demo(path: Path | None = None, *, concurrency: int = 8) -> int:
         _clear_demo_keys(client, settings)
         client.close()
     return 0 if drained else 1
-
-
-def _demo_env(base: Mapping[str, str], *, redis_url: str, base_url: str, config: Path) -> dict[str, str]:
-    env = {k: v for k, v in base.items() if not k.startswith("KLICKTIPP_")}
-    env.update(
-        KTSYNC_REDIS_URL=redis_url,
-        KTSYNC_CONFIG=str(config),
-        KLICKTIPP_BASE_URL=base_url,
-        KLICKTIPP_USERNAME=DEMO_USERNAME,
-        KLICKTIPP_PASSWORD=DEMO_PASSWORD,
-    )
-    return env
-
-
-@contextmanager
-def _demo_config() -> Iterator[Path]:
-    """The default config with the fake's single-opt-in process and a queue/prefix of the demo's own."""
-    document = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
-    document["redis"]["key_prefix"] = DEMO_NAMESPACE
-    document["worker"]["queue"] = DEMO_NAMESPACE
-    document["sources"]["default"]["listid"] = SINGLE_OPT_IN_LIST_ID
-    document["rate"].update(per_second=DEMO_RATE, burst=DEMO_RATE)
-    with tempfile.TemporaryDirectory(prefix="ktsync-demo-") as workdir:
-        path = Path(workdir) / "ktsync.yaml"
-        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-        yield path
 
 
 @contextmanager

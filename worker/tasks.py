@@ -32,7 +32,7 @@ from ktsync.contract import (
     MessageType,
     parse_message,
 )
-from producers.enqueue import summary
+from producers.enqueue import ENQUEUED_AT_HEADER, summary
 from worker.deadletter import DeadLetter
 from worker.reconcile import reconcile
 from worker.retry import Action, RetryPolicy, decide
@@ -115,9 +115,12 @@ class AppSender:
         self._app, self._queue = app, queue
 
     def send(self, task: str, args: list[Any], kwargs: dict[str, Any], task_id: str) -> str:
-        return str(
-            self._app.send_task(task, args=args, kwargs=kwargs, task_id=task_id or None, queue=self._queue).id
-        )
+        described = summary(args[0]) if args and isinstance(args[0], Mapping) else task
+        result = self._app.send_task(
+            task, args=args, kwargs=kwargs, task_id=task_id or None, queue=self._queue,
+            argsrepr=described, kwargsrepr="", headers={ENQUEUED_AT_HEADER: time.time()},
+        )  # fmt: skip
+        return str(result.id)
 
 
 def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> None:
@@ -343,6 +346,10 @@ def _log_outcome(
     reason: str = "",
 ) -> None:
     fields = message if isinstance(message, Mapping) else {}
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    extra = {"task": task.name, "task_id": task.request.id, "outcome": outcome, "reason": reason or None,
+             "source": fields.get("source", ""), "crm_contact_id": fields.get("crm_contact_id", ""),
+             "attempt": attempt, "calls": runtime.calls.value(), "duration_ms": duration_ms}  # fmt: skip
     log.log(
         logging.WARNING if outcome == "dead_letter" else logging.INFO,
         "task=%s id=%s outcome=%s%s source=%s crm_contact_id=%s attempt=%d calls=%d duration_ms=%.1f",
@@ -354,5 +361,6 @@ def _log_outcome(
         fields.get("crm_contact_id", ""),
         attempt,
         runtime.calls.value(),
-        (time.perf_counter() - started) * 1000,
+        duration_ms,
+        extra=extra,  # top-level fields in --log-format json
     )
