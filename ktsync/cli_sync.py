@@ -55,7 +55,7 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         """Re-check every contact of a source that ktsync knows (a full resync of that source)."""
         from ktsync.contract import TASK_NAMES, MessageType
         from producers import Producer
-        from worker.reconcile import recheck_message
+        from worker.reconcile import recheck_messages
         from worker.state import RedisStateStore
 
         with redis_block(settings()) as (client, conf):
@@ -66,18 +66,19 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
                 return
             now, crm_api = time.time(), origin == "crm"
             records = [state.get(source, crm_id) for _, crm_id in contacts]
+            wanted = MessageType.CHANGED if crm_api else MessageType.KLICKTIPP_CHANGED
             messages = [
                 message
                 for r in records
                 if r is not None
-                and (
-                    message := recheck_message(source, r.crm_contact_id, r.klicktipp_id, now, crm_api=crm_api)
+                for message in recheck_messages(
+                    source, r.crm_contact_id, r.klicktipp_id, now, crm_api=crm_api
                 )
+                if message["type"] == wanted
             ]
             with Producer(conf) as producer:
                 producer.enqueue_many(messages)
-        kind = MessageType.CHANGED if crm_api else MessageType.KLICKTIPP_CHANGED
-        click.echo(f"enqueued {len(messages)} {TASK_NAMES[kind]} for source {source}")
+        click.echo(f"enqueued {len(messages)} {TASK_NAMES[wanted]} for source {source}")
 
     @main.group()
     def contact() -> None:

@@ -1,8 +1,8 @@
 """Scheduled reconciliation (run by `ktsync beat`): re-check what may have drifted, replay what failed.
 
-* Contacts not synced for ``reconcile.max_age``: loaded again from their CRM (``crm.contact_changed``)
-  when its API is configured, else their subscription status is re-read from KlickTipp
-  (``klicktipp.contact_changed``) — KlickTipp owns that status and it changes without the CRM.
+* Contacts not synced for ``reconcile.max_age``: their subscription status is re-read from KlickTipp
+  (``klicktipp.contact_changed``) — KlickTipp owns it and it changes without the CRM — and they are
+  loaded again from their CRM (``crm.contact_changed``) when its API is configured.
 * Dead letters of transient causes (``retries_exhausted``) older than ``reconcile.retry_failed_after``
   are replayed (each entry stays until its replay succeeds).
 """
@@ -30,21 +30,22 @@ class ReconcileReport:
     replayed: int = 0
 
 
-def recheck_message(
+def recheck_messages(
     source: str, crm_contact_id: str, klicktipp_id: str | None, now: float, *, crm_api: bool
-) -> dict[str, Any] | None:
-    """The message that re-checks one contact, or None when there is nothing to ask. Pure."""
+) -> list[dict[str, Any]]:
+    """The messages that re-check one contact. Pure.
+
+    The subscription status is re-read from KlickTipp whenever the contact's KlickTipp id is known
+    (it changes there without the CRM knowing, e.g. an unsubscribe link); the CRM data is loaded
+    again when the CRM's API is configured."""
+    messages: list[dict[str, Any]] = []
     if crm_api:
-        return {"v": 1, "type": MessageType.CHANGED.value, "source": source, "crm_contact_id": crm_contact_id,
-                "occurred_at": now}  # fmt: skip
+        messages.append({"v": 1, "type": MessageType.CHANGED.value, "source": source,
+                         "crm_contact_id": crm_contact_id, "occurred_at": now})  # fmt: skip
     if klicktipp_id:
-        return {
-            "v": 1,
-            "type": MessageType.KLICKTIPP_CHANGED.value,
-            "klicktipp_id": klicktipp_id,
-            "occurred_at": now,
-        }
-    return None
+        messages.append({"v": 1, "type": MessageType.KLICKTIPP_CHANGED.value, "klicktipp_id": klicktipp_id,
+                         "occurred_at": now})  # fmt: skip
+    return messages
 
 
 def reconcile(
@@ -60,19 +61,19 @@ def reconcile(
     refetched = status_checks = 0
     for source, crm_contact_id in state.oldest(before=now - conf.max_age, limit=conf.batch):
         record = state.get(source, crm_contact_id)
-        crm_api = source in crm_sources
-        message = recheck_message(
-            source, crm_contact_id, record.klicktipp_id if record else None, now, crm_api=crm_api
-        )
-        if message is None:
-            continue
-        sender.send(
-            TASK_NAMES[MessageType(message["type"])],
-            [message],
-            {},
-            f"reconcile-{source}-{crm_contact_id}-{int(now)}",
-        )
-        refetched, status_checks = refetched + crm_api, status_checks + (not crm_api)
+        klicktipp_id = record.klicktipp_id if record else None
+        for message in recheck_messages(
+            source, crm_contact_id, klicktipp_id, now, crm_api=source in crm_sources
+        ):
+            kind = MessageType(message["type"])
+            sender.send(
+                TASK_NAMES[kind],
+                [message],
+                {},
+                f"reconcile-{kind.value}-{source}-{crm_contact_id}-{int(now)}",
+            )
+            refetched += kind is MessageType.CHANGED
+            status_checks += kind is MessageType.KLICKTIPP_CHANGED
     replayed = _replay_failed(dead_letters, sender, before=now - conf.retry_failed_after, limit=conf.batch)
     return ReconcileReport(refetched, status_checks, replayed)
 

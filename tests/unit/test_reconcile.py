@@ -8,7 +8,7 @@ from typing import Any
 
 from config.settings import load_settings
 from worker.deadletter import DeadLetter, MemoryDeadLetterStore
-from worker.reconcile import recheck_message, reconcile
+from worker.reconcile import recheck_messages, reconcile
 from worker.state import ContactState, MemoryStateStore
 
 NOW = 1_800_000_000.0
@@ -51,11 +51,13 @@ def test_stale_contacts_are_rechecked_from_the_crm_or_klicktipp_and_fresh_ones_l
     report = reconcile(state=state, dead_letters=MemoryDeadLetterStore(clock=lambda: NOW), settings=SETTINGS,
                        crm_sources={"hubspot"}, sender=sender, clock=lambda: NOW)  # fmt: skip
 
-    # Then the stale ones are re-checked, oldest first, each the right way
-    assert (report.refetched, report.status_checks) == (1, 1)
+    # Then the stale ones are re-checked, oldest first: the status from KlickTipp for both, the data
+    # from the CRM where its API is configured
+    assert (report.refetched, report.status_checks) == (1, 2)
     assert [(task, args[0]["type"]) for task, args, _ in sender.sent] == [
         ("ktsync.refresh_from_klicktipp", "klicktipp.contact_changed"),
         ("ktsync.fetch_and_sync", "crm.contact_changed"),
+        ("ktsync.refresh_from_klicktipp", "klicktipp.contact_changed"),
     ]
     assert sender.sent[0][1][0]["klicktipp_id"] == "kt-2"
 
@@ -77,8 +79,16 @@ def test_only_transient_dead_letters_old_enough_are_replayed() -> None:
     assert replayed.replays == 1  # stays until the replay succeeds
 
 
-def test_a_contact_without_crm_api_or_klicktipp_id_needs_no_message() -> None:
-    assert recheck_message("zoho", "9", None, NOW, crm_api=False) is None
-    assert recheck_message("zoho", "9", None, NOW, crm_api=True) == {
-        "v": 1, "type": "crm.contact_changed", "source": "zoho", "crm_contact_id": "9", "occurred_at": NOW,
-    }  # fmt: skip
+def test_which_rechecks_a_contact_gets() -> None:
+    changed = {
+        "v": 1,
+        "type": "crm.contact_changed",
+        "source": "zoho",
+        "crm_contact_id": "9",
+        "occurred_at": NOW,
+    }
+    status = {"v": 1, "type": "klicktipp.contact_changed", "klicktipp_id": "77", "occurred_at": NOW}
+    assert recheck_messages("zoho", "9", None, NOW, crm_api=False) == []
+    assert recheck_messages("zoho", "9", None, NOW, crm_api=True) == [changed]
+    assert recheck_messages("zoho", "9", "77", NOW, crm_api=True) == [changed, status]
+    assert recheck_messages("zoho", "9", "77", NOW, crm_api=False) == [status]
