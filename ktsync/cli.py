@@ -108,7 +108,7 @@ def enqueue(file: IO[str], dry_run: bool) -> None:
     Exit status: 0 all accepted, 2 some rejected, 1 nothing could be enqueued.
     """
     from producers import EnqueueError, Producer
-    from producers.files import enqueue_lines
+    from producers.imports import jsonl_messages, run_import
 
     settings = _settings()
     if dry_run:
@@ -116,12 +116,12 @@ def enqueue(file: IO[str], dry_run: bool) -> None:
         return
     try:
         with Producer(settings) as producer:
-            report = enqueue_lines(file, producer)
+            report = run_import(jsonl_messages(file, None), producer, keep=None)
     except EnqueueError as exc:
         raise click.ClickException(str(exc)) from None
-    for rejection in report.rejected:
-        click.echo(f"line {rejection.line}: {rejection.reason}", err=True)
-    click.echo(f"enqueued {report.enqueued}, rejected {len(report.rejected)}")
+    for line, reason in report.first_rejections:
+        click.echo(f"line {line}: {reason}", err=True)
+    click.echo(f"enqueued {report.enqueued}, rejected {report.rejected}")
     if report.rejected:
         sys.exit(EXIT_REJECTED)
 

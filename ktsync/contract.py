@@ -333,4 +333,3 @@ TASK_NAMES: Mapping[MessageType, str] = {
     MessageType.CHANGED: "ktsync.fetch_and_sync",
     MessageType.KLICKTIPP_CHANGED: "ktsync.refresh_from_klicktipp",
 }
-DEFAULT_QUEUE = "ktsync"

@@ -25,7 +25,7 @@ from ktsync.local import fake_env, local_config
 from ktsync.queues import queue_status
 from ktsync.redis_server import resolve_redis
 from producers import Producer
-from producers.files import Report, enqueue_lines
+from producers.imports import ImportReport, jsonl_messages, run_import
 
 DEFAULT_CONTACTS = Path(__file__).resolve().parents[1] / "examples" / "contacts.jsonl"
 DEMO_NAMESPACE = "ktsync-demo"
@@ -51,8 +51,8 @@ def run_demo(path: Path | None = None, *, concurrency: int = 8) -> int:
         _clear_demo_keys(client, settings)
         with _worker(env, concurrency) as worker:
             with Producer(settings) as producer, contacts.open(encoding="utf-8") as lines:
-                report = enqueue_lines(lines, producer)
-            _say(f"enqueued {report.enqueued} contacts from {contacts.name}; rejected {len(report.rejected)}")
+                report = run_import(jsonl_messages(lines, None), producer, keep=None)
+            _say(f"enqueued {report.enqueued} contacts from {contacts.name}; rejected {report.rejected}")
             drained = _wait_for_drain(client, settings, report.enqueued, worker)
         _summarize(client, settings, report, fake.control.state(), fake.control.requests())
         _clear_demo_keys(client, settings)
@@ -112,7 +112,7 @@ def _handled(client: redis.Redis, settings: Settings) -> int:
 def _summarize(
     client: redis.Redis,
     settings: Settings,
-    report: Report,
+    report: ImportReport,
     state: Mapping[str, Any],
     requests: Sequence[Mapping[str, Any]],
 ) -> None:
@@ -123,9 +123,9 @@ def _summarize(
     _say("")
     _say(f"== Outcome: synced {counts.get('synced', 0)}, "
          f"kept unsubscribed {counts.get('unsubscribed', 0)} (KlickTipp decides subscription status), "
-         f"dead-lettered {counts.get('dead_lettered', 0)}, rejected at the producer {len(report.rejected)}")  # fmt: skip
-    for rejection in report.rejected:
-        _say(f"  rejected line {rejection.line}: {rejection.reason}")
+         f"dead-lettered {counts.get('dead_lettered', 0)}, rejected at the producer {report.rejected}")  # fmt: skip
+    for line, reason in report.first_rejections:
+        _say(f"  rejected line {line}: {reason}")
     for letter in RedisDeadLetterStore(client, settings.key_prefix).list():
         who = letter.message.get("crm_contact_id", "?")
         _say(f"  dead letter {letter.reason} (contact {who}): {letter.error.get('message', '')}")

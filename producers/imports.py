@@ -49,12 +49,13 @@ class ImportReport:
     rejected: int = 0
     reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     first_rejections: list[tuple[int, str]] = field(default_factory=list)
+    keep: int | None = KEPT_REJECTIONS  # rejections kept with their line (None: all of them)
 
     def reject(self, line: int, errors: Iterable[FieldError]) -> None:
         errors = list(errors)
         self.rejected += 1
         self.reasons.update((e.field, _general(e.reason)) for e in errors)
-        if len(self.first_rejections) < KEPT_REJECTIONS:
+        if self.keep is None or len(self.first_rejections) < self.keep:
             self.first_rejections.append((line, "; ".join(str(e) for e in errors)))
 
 
@@ -124,10 +125,15 @@ class _Broken:
 
 
 def run_import(
-    messages: Iterable[tuple[int, Any]], producer: Enqueuer, on_progress: Callable[[int], None] | None = None
+    messages: Iterable[tuple[int, Any]],
+    producer: Enqueuer,
+    on_progress: Callable[[int], None] | None = None,
+    *,
+    keep: int | None = KEPT_REJECTIONS,
 ) -> ImportReport:
-    """Validate each message, enqueue the valid ones in chunks, count the rejected ones."""
-    report = ImportReport()
+    """Validate each message, enqueue the valid ones in chunks, count the rejected ones (and keep the
+    first ``keep`` with their line numbers; None keeps all)."""
+    report = ImportReport(keep=keep)
     valid = _validated(messages, report, on_progress)
     while chunk := list(islice(valid, CHUNK)):
         producer.enqueue_many(chunk, validated=True)

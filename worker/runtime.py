@@ -34,23 +34,6 @@ from worker.stats import RedisStats, Stats
 from worker.telemetry import Telemetry
 
 
-class CallCounter:
-    """Counts KlickTipp calls made by the current thread, i.e. by the task it runs."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def __call__(self, record: CallRecord) -> None:
-        self._local.count = self.value() + 1
-
-    def reset(self) -> None:
-        self._local.count = 0
-
-    def value(self) -> int:
-        count: int = getattr(self._local, "count", 0)
-        return count
-
-
 def account_key(env: Mapping[str, str]) -> str:
     """The rate-limit account: one budget per KlickTipp login (hashed: no user names in Redis keys)."""
     username = env.get("KLICKTIPP_USERNAME", "").strip().lower()
@@ -65,10 +48,10 @@ def limits(settings: Settings) -> Limits:
 MID_TASK_WAIT = 30.0  # seconds a task that already called KlickTipp waits in place for the budget
 
 
-def patience(settings: Settings, calls: CallCounter) -> Callable[[], float]:
+def patience(settings: Settings, telemetry: Telemetry) -> Callable[[], float]:
     """How long the current task may wait in place: short before its first call, long after."""
     return lambda: (
-        settings.rate.max_wait if calls.value() == 0 else max(settings.rate.max_wait, MID_TASK_WAIT)
+        settings.rate.max_wait if telemetry.calls_made() == 0 else max(settings.rate.max_wait, MID_TASK_WAIT)
     )
 
 
@@ -97,7 +80,6 @@ class WorkerRuntime:
     stats: Stats
     review: ReviewList
     outbound: Outbound
-    calls: CallCounter
     locks: Locks
     schedule: Schedule
     guards: Guards
@@ -107,20 +89,19 @@ class WorkerRuntime:
 
     @classmethod
     def build(cls, settings: Settings, env: Mapping[str, str], notify: Notify | None = None) -> WorkerRuntime:
-        calls = CallCounter()
         store = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
         prefix = settings.key_prefix
         limiter, account = RedisRateLimiter(store, prefix), account_key(env)
         telemetry = Telemetry(store, prefix)
         limited = settings.rate.per_second > 0  # 0: no limiter (benchmarks, budgets known to be unlimited)
-        gate = limiter_gate(limiter, account, limits(settings), max_wait=patience(settings, calls),
+        gate = limiter_gate(limiter, account, limits(settings), max_wait=patience(settings, telemetry),
                             on_wait=telemetry.waited) if limited else None  # fmt: skip
         client = KlickTippClient(
             auth_from_env(env),
             base_url=settings.klicktipp.base_url,
             timeout=Timeout(connect=settings.klicktipp.connect_timeout, read=settings.klicktipp.read_timeout),
             gate=gate,
-            observer=observers(calls, *([pause_on_429(limiter, account)] if limited else []), telemetry.call),
+            observer=observers(*([pause_on_429(limiter, account)] if limited else []), telemetry.call),
         )
         locks = RedisLocks(store, prefix)
         reference = ReferenceData(
@@ -143,7 +124,6 @@ class WorkerRuntime:
             stats=RedisStats(store, prefix),
             review=review,
             outbound=outbound,
-            calls=calls,
             locks=locks,
             schedule=RedisSchedule(store, prefix),
             guards=RedisGuards(store, prefix),

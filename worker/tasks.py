@@ -232,7 +232,6 @@ class Attempt:
 def execute(attempt: Attempt, handler: Handler, *, policy: RetryPolicy, rng: random.Random) -> dict[str, Any]:
     """Run one attempt; wait, retry or dead-letter as the situation and :func:`decide` say."""
     runtime, started = attempt.runtime, time.perf_counter()
-    runtime.calls.reset()
     runtime.telemetry.begin(
         str(attempt.message.get("source", "")), str(attempt.message.get("crm_contact_id", ""))
     )
@@ -253,9 +252,9 @@ def execute(attempt: Attempt, handler: Handler, *, policy: RetryPolicy, rng: ran
         except Exception as exc:
             return _failed(attempt, exc, started, policy=policy, rng=rng)
         counted, forget = _succeeded(attempt, outcome)
+        _log_outcome(attempt.task, attempt.message, outcome.status, attempt.number, runtime, started)
     finally:
         runtime.finish(attempt.id, counted, forget=forget)
-    _log_outcome(attempt.task, attempt.message, outcome.status, attempt.number, runtime, started)
     for call in outcome.plan:
         log.info("dry run %s: %s", attempt.message.get("crm_contact_id", ""), call.describe())
     return {"status": outcome.status, "klicktipp_id": outcome.klicktipp_id}
@@ -269,7 +268,7 @@ def _succeeded(attempt: Attempt, outcome: SyncOutcome) -> tuple[list[str], bool]
     deleted = outcome.status.startswith("deleted_")
     if not deleted:
         attempt.runtime.telemetry.note("outcome", status=outcome.status, klicktipp_id=outcome.klicktipp_id,
-                                       calls=attempt.runtime.calls.value())  # fmt: skip
+                                       calls=attempt.runtime.telemetry.calls_made())  # fmt: skip
     return counted, deleted
 
 
@@ -349,7 +348,7 @@ def _log_outcome(
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
     extra = {"task": task.name, "task_id": task.request.id, "outcome": outcome, "reason": reason or None,
              "source": fields.get("source", ""), "crm_contact_id": fields.get("crm_contact_id", ""),
-             "attempt": attempt, "calls": runtime.calls.value(), "duration_ms": duration_ms}  # fmt: skip
+             "attempt": attempt, "calls": runtime.telemetry.calls_made(), "duration_ms": duration_ms}  # fmt: skip
     log.log(
         logging.WARNING if outcome == "dead_letter" else logging.INFO,
         "task=%s id=%s outcome=%s%s source=%s crm_contact_id=%s attempt=%d calls=%d duration_ms=%.1f",
@@ -360,7 +359,7 @@ def _log_outcome(
         fields.get("source", ""),
         fields.get("crm_contact_id", ""),
         attempt,
-        runtime.calls.value(),
+        runtime.telemetry.calls_made(),
         duration_ms,
         extra=extra,  # top-level fields in --log-format json
     )

@@ -73,6 +73,11 @@ class Telemetry:
         task.calls[f"{record.operation}|{status}"] += 1
         self._buffer(task, entry)
 
+    def calls_made(self) -> int:
+        """KlickTipp calls the current task has made so far (0 outside a task)."""
+        task = self._task()
+        return sum(task.calls.values()) if task is not None else 0
+
     def note(self, kind: str, **details: Any) -> None:
         """A timeline entry for the current task's contact: ``event``, ``outcome``, ``dead_letter``..."""
         task = self._task()

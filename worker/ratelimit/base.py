@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -80,7 +79,3 @@ def wait_for_token(tokens: float, rate: float) -> float:
 
 
 IN_FLIGHT_RETRY = 0.01  # seconds: a call in flight ends in milliseconds against a healthy API
-
-
-def ceil_ms(seconds: float) -> int:
-    return max(1, math.ceil(seconds * 1000))
