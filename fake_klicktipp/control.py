@@ -12,6 +12,8 @@
 ``GET|POST /_fake/faults``      partial update, see ``fake_klicktipp.faults`` → current settings
 ``GET|POST /_fake/options``     partial update, see ``fake_klicktipp.options`` → current options
 ``POST /_fake/sessions/invalidate``  drop every login session → ``{"invalidated": N}``
+``POST /_fake/password``        ``{"username", "password"}``: the account's new password (its
+                                sessions stay until invalidated) → ``{"changed": username}``
 =============================== ==============================================================
 
 Bad input answers 400 ``{"error": "<why>"}``; unknown endpoints 404.
@@ -98,6 +100,15 @@ def _invalidate(fake: FakeKlickTipp, _query: bytes, _body: bytes) -> Reply:
     return ok({"invalidated": fake.sessions.clear()})
 
 
+def _password(fake: FakeKlickTipp, _query: bytes, body: bytes) -> Reply:
+    data = _json_object(body)
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise ValueError("needs username and password (strings)")
+    fake.credentials.change_password(username, password)
+    return ok({"changed": username})
+
+
 _ROUTES: Final[dict[tuple[str, str], ControlHandler]] = {
     ("GET", "health"): _health,
     ("POST", "reset"): _reset,
@@ -109,6 +120,7 @@ _ROUTES: Final[dict[tuple[str, str], ControlHandler]] = {
     ("GET", "options"): _show_options,
     ("POST", "options"): _options,
     ("POST", "sessions/invalidate"): _invalidate,
+    ("POST", "password"): _password,
 }
 
 

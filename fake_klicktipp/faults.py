@@ -35,6 +35,7 @@ class Faults:
     latency_ms: float = 0.0
     session_ttl: float | None = None
     malformed_rate: float = 0.0
+    retry_after: int | None = None  # the Retry-After of injected errors (and 429s), None: the bucket's own
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ def updated_faults(current: Faults, changes: Mapping[str, Any], now: float) -> F
             updates[name] = _number(name, value, low=0.0, high=600_000.0)
         elif name == "session_ttl":
             updates[name] = None if value is None else _number(name, value, low=0.0, high=1e12)
+        elif name == "retry_after":
+            updates[name] = None if value is None else int(_number(name, value, low=0, high=1e9))
         elif name != "random_seed":
             raise ValueError(f"unknown fault setting {name!r}")
     return dataclasses.replace(current, **updates)
@@ -114,6 +117,7 @@ def faults_json(faults: Faults, now: float) -> dict[str, Any]:
         "latency_ms": faults.latency_ms,
         "session_ttl": faults.session_ttl,
         "malformed_rate": faults.malformed_rate,
+        "retry_after": faults.retry_after,
     }
 
 
@@ -144,9 +148,9 @@ class FaultInjector:
             bucket, retry_after = take_token(self._buckets.get(account), settings.rate_limit, now)
             self._buckets[account] = bucket
             if retry_after is not None:
-                return Injected(429, retry_after)
+                return Injected(429, settings.retry_after or retry_after)
         if settings.error_rate and self._rng.random() < settings.error_rate:
-            return Injected(settings.error_status)
+            return Injected(settings.error_status, settings.retry_after)
         return None
 
     def garble(self) -> bool:

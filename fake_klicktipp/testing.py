@@ -103,6 +103,10 @@ class FakeControl:
         """Partially update the behaviour options (see ``fake_klicktipp.options``); the current options."""
         return cast(dict[str, Any], self._call("POST", "options", json=changes))
 
+    def change_password(self, username: str, password: str) -> None:
+        """The account's owner sets a new password (existing sessions stay until invalidated)."""
+        self._call("POST", "password", json={"username": username, "password": password})
+
     def invalidate_sessions(self) -> int:
         """Drop every login session; how many there were."""
         return int(self._call("POST", "sessions/invalidate")["invalidated"])

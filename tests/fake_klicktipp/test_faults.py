@@ -86,3 +86,13 @@ def test_error_rate_one_always_fails_zero_never():
     assert injected.status == 502
     injector.configure({"error_rate": 0.0}, now=0.0)
     assert injector.before("a", now=0.0) is None
+
+
+def test_a_configured_retry_after_goes_with_injected_errors_and_429s():
+    injector = FaultInjector()
+    injector.configure({"error_rate": 1.0, "error_status": 429, "retry_after": 86400}, now=0.0)
+    assert injector.before("acct", now=1.0).retry_after == 86400
+    injector.configure({"error_rate": 0.0, "rate_limit": {"per_second": 1, "burst": 1}}, now=0.0)
+    assert injector.before("acct", now=1.0) is None
+    assert injector.before("acct", now=1.0).retry_after == 86400
+    assert faults_json(injector.settings, now=1.0)["retry_after"] == 86400

@@ -90,6 +90,14 @@ def test_invalidate_sessions(anonymous, control):
     assert anonymous.post("/account/login", json=LOGIN).status_code == 200
 
 
+def test_a_changed_password_refuses_the_old_one_and_a_reset_restores_it(anonymous, control):
+    control.change_password(LOGIN["username"], "rotated")
+    assert anonymous.post("/account/login", json=LOGIN).status_code == 401
+    assert anonymous.post("/account/login", json={**LOGIN, "password": "rotated"}).status_code == 200
+    control.reset()
+    assert anonymous.post("/account/login", json=LOGIN).status_code == 200
+
+
 def test_bad_fault_settings_are_400(control, fake_server):
     response = requests.post(f"{fake_server.base_url}/_fake/faults", json={"error_rate": 3}, timeout=5)
     assert response.status_code == 400
