@@ -22,6 +22,7 @@ from kombu import Connection
 from kombu import Producer as KombuProducer
 
 from config.settings import Settings, load_settings
+from ktsync.lanes import Lane
 from ktsync.redis_server import ephemeral_redis
 from producers import Producer
 from producers.imports import CsvLayout, csv_messages, run_import
@@ -83,7 +84,7 @@ def main() -> None:
         raw = raw_kombu(url, n)
         api = python_api(settings, n)
         imported = csv_import(settings, n)
-        queued = redis.Redis.from_url(url).llen(settings.worker.queue)
+        queued = redis.Redis.from_url(url).llen(settings.worker.lane_queue(Lane.LIVE))
     print(f"{n} messages each; private Redis; queued by ktsync: {queued}")
     print(f"  {'raw kombu Producer.publish':<44} {raw:>8.0f}/s")
     print(f"  {'ktsync Producer.enqueue_many (Python API)':<44} {api:>8.0f}/s   {api / raw:.2f}x raw")

@@ -43,10 +43,10 @@ from bench.run import new_contact
 from config.celery import celery_config
 from config.settings import Settings, load_settings
 from fake_klicktipp.testing import RunningFake, running_fake
-from ktsync.queues import PRIORITY_SEPARATOR, PRIORITY_STEPS, queue_status
+from ktsync.broker import sub_queues
+from ktsync.queues import overall_status
 from ktsync.redis_server import RedisHandle, resolve_redis
 from producers import Producer
-from worker.schedule import RedisSchedule
 from worker.stats import RedisStats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,10 +121,9 @@ def fresh_fake(bench: Bench) -> None:
 
 
 def backlog(client: redis.Redis, settings: Settings) -> int:
-    """Tasks not done yet: pending, running, waiting for a countdown, or parked in ktsync's schedule."""
-    status = queue_status(client, settings.worker.queue, time.time(), settings.broker_prefix)
-    parked = RedisSchedule(client, settings.key_prefix).count()
-    return status.pending + status.in_flight + status.scheduled + parked
+    """Tasks not done yet: pending, running, waiting for a countdown, parked or deferred (every lane)."""
+    status = overall_status(client, settings, time.time())
+    return status.pending + status.in_flight + status.scheduled + status.parked + status.deferred
 
 
 def run_workers(argvs: list[list[str]], env: Mapping[str, str], settings: Settings, deadline: float) -> float:
@@ -151,8 +150,13 @@ def run_workers(argvs: list[list[str]], env: Mapping[str, str], settings: Settin
             drained = 0.0 if backlog(client, settings) else time.time()
         finally:
             stop(procs)
-            queue = settings.broker_prefix + settings.worker.queue
-            client.delete(*[queue if s == 0 else f"{queue}{PRIORITY_SEPARATOR}{s}" for s in PRIORITY_STEPS])
+            client.delete(
+                *[
+                    settings.broker_prefix + name
+                    for q in settings.worker.consumed_queues
+                    for name in sub_queues(q)
+                ]
+            )
             client.close()
     return drained or time.time()
 

@@ -28,6 +28,7 @@ from bench.environment import bench_config, bench_env
 from config.celery import celery_config
 from config.settings import Settings, load_settings
 from fake_klicktipp.testing import SINGLE_OPT_IN_LIST_ID, RunningFake, partner_headers, running_fake
+from ktsync.lanes import Lane
 from ktsync.queues import queue_status
 from ktsync.redis_server import resolve_redis
 from producers import Producer
@@ -54,10 +55,10 @@ def raw_http(base_url: str, n: int) -> Result:
 
 
 def drain_rate(
-    client: redis.Redis, settings: Settings, n: int, start: Callable[[], subprocess.Popen[bytes]]
+    client: redis.Redis, settings: Settings, n: int, start: Callable[[], subprocess.Popen[bytes]], queue: str
 ) -> float:
     """Messages/s from the first message taken to the queue drained (worker start-up excluded)."""
-    queue, prefix = settings.worker.queue, settings.broker_prefix
+    prefix = settings.broker_prefix
     proc = start()
     try:
         first = None
@@ -98,7 +99,7 @@ def celery_baseline(task: str, settings: Settings, env: Mapping[str, str], n: in
     argv = ["-m", "celery", "-A", "bench.baseline_app", "--quiet", "worker", "-P", "threads", f"-c{concurrency}",
             f"-Q{settings.worker.queue}", "--without-mingle", "-E", "-l", "WARNING"]  # fmt: skip
     client = redis.Redis.from_url(settings.redis_url)
-    return drain_rate(client, settings, n, worker_process(argv, env))
+    return drain_rate(client, settings, n, worker_process(argv, env), settings.worker.queue)
 
 
 def ktsync_end_to_end(
@@ -108,7 +109,7 @@ def ktsync_end_to_end(
         producer.enqueue_many(new_contact(i) for i in range(first, first + n))
     argv = ["-m", "ktsync", "worker", "-P", "threads", f"-c{concurrency}", "-l", "WARNING", "--quiet"]
     client = redis.Redis.from_url(settings.redis_url)
-    return drain_rate(client, settings, n, worker_process(argv, env))
+    return drain_rate(client, settings, n, worker_process(argv, env), settings.worker.lane_queue(Lane.LIVE))
 
 
 def new_contact(i: int) -> dict[str, object]:

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu.entity import Queue
+
 from config.settings import Settings
+from ktsync.lanes import Lane
+
+# Tasks that make no KlickTipp call of their own but enqueue many that do.
+BULK_TASKS = ("ktsync.reconcile",)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery configuration both sides must agree on (broker, serialization, routing)."""
-    queue = settings.worker.queue
+    worker = settings.worker
+    live, bulk = worker.lane_queue(Lane.LIVE), worker.lane_queue(Lane.BULK)
     transport: dict[str, Any] = {
-        "visibility_timeout": settings.worker.visibility_timeout,
+        # BRPOP on the queues in the order the worker consumes them (live, the pre-lane queue, bulk):
+        # a waiting live message is always taken first. kombu's default rotates the order instead.
+        "queue_order_strategy": "priority",
+        "visibility_timeout": worker.visibility_timeout,
         # Tasks of a worker that died (kill -9, lost host) come back after the visibility timeout;
         # sweep for them every restore_interval seconds (kombu's default is ~100 s).
-        "unacked_restore_interval": settings.worker.restore_interval,
+        "unacked_restore_interval": worker.restore_interval,
         "unacked_restore_throttle": 1,
         # The lock around that sweep: a worker killed while holding it would delay recovery by kombu's
         # default 300 s.
@@ -37,8 +47,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Nothing reads task results: a result backend would cost a third of the throughput.
         "task_ignore_result": True,
         "result_backend": None,
-        "task_default_queue": queue,
-        "task_routes": {"ktsync.*": {"queue": queue}},
+        # Live by default; a producer picks the bulk lane by sending to its queue.
+        "task_default_queue": live,
+        "task_queues": [Queue(name, routing_key=name) for name in worker.consumed_queues],  # type: ignore[no-untyped-call]
+        "task_routes": {**{name: {"queue": bulk} for name in BULK_TASKS}, "ktsync.*": {"queue": live}},
         # At-least-once: acknowledge after the task ran, requeue when the worker process dies.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

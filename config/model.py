@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from ktsync.lanes import Lane
+
 FIELD_TYPES = (
     "line",
     "paragraph",
@@ -84,11 +86,36 @@ class KlickTippSettings:
 
 @dataclass(frozen=True)
 class WorkerSettings:
+    """How workers consume: which queues (one per lane), how many tasks at once, how they watch each other.
+
+    ``queue`` is the base name: the lanes are ``<queue>.live`` and ``<queue>.bulk`` unless named
+    explicitly, and ``<queue>`` itself (the single queue of ktsync before lanes) is still consumed,
+    as live work, so that messages of older producers are never stranded.
+    """
+
     queue: str = "ktsync"
     concurrency: int = 8
     pool: str = "threads"
-    visibility_timeout: int = 3600
-    restore_interval: int = 10  # seconds between sweeps that redeliver tasks of dead workers
+    visibility_timeout: int = 3600  # the broker's last resort; dead workers are found by their heartbeat
+    restore_interval: int = 10  # seconds between kombu's sweeps for tasks past the visibility timeout
+    live_queue: str = ""  # "" = "<queue>.live"
+    bulk_queue: str = ""  # "" = "<queue>.bulk"
+    heartbeat_interval: float = 2.0  # seconds between a worker's heartbeats
+    heartbeat_timeout: float = 10.0  # a worker silent this long is dead: its tasks and locks are reclaimed
+
+    def lane_queue(self, lane: Lane) -> str:
+        """The Celery queue of a lane."""
+        explicit = self.live_queue if lane is Lane.LIVE else self.bulk_queue
+        return explicit or f"{self.queue}.{lane.value}"
+
+    @property
+    def consumed_queues(self) -> tuple[str, ...]:
+        """Every queue a worker reads, in the order it takes work: live, the pre-lane queue, bulk."""
+        return tuple(dict.fromkeys([self.lane_queue(Lane.LIVE), self.queue, self.lane_queue(Lane.BULK)]))
+
+    def lane_of(self, queue: str | None) -> Lane:
+        """The lane of a message that arrived on ``queue`` (the pre-lane queue and unknown ones: live)."""
+        return Lane.BULK if queue and queue == self.lane_queue(Lane.BULK) else Lane.LIVE
 
 
 @dataclass(frozen=True)
@@ -98,7 +125,16 @@ class RateSettings:
     per_second: float = 5.0  # 0: no limiter at all (for benchmarks and budgets KlickTipp confirmed unlimited)
     burst: int = 10
     max_in_flight: int = 4
-    max_wait: float = 2.0  # seconds a task waits in place for the budget before it requeues
+    max_wait: float = 2.0  # seconds a task waits in place for the budget before it is deferred
+    bulk_share: float = 0.25  # while live work waits, bulk work gets at most this share of the budget
+    max_pause: float = 300.0  # cap of every server-chosen wait (Retry-After, account pauses), seconds
+
+
+@dataclass(frozen=True)
+class BulkSettings:
+    """Flow control for bulk producers (imports, resyncs, replays)."""
+
+    max_backlog: int = 10_000  # bulk messages waiting (queued or deferred) before producers wait
 
 
 @dataclass(frozen=True)
@@ -139,6 +175,7 @@ class Settings:
     retry: RetrySettings = field(default_factory=RetrySettings)
     deadletter: DeadLetterSettings = field(default_factory=DeadLetterSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    bulk: BulkSettings = field(default_factory=BulkSettings)
 
     def source(self, name: str) -> SourceSettings:
         """The settings for a source; sources without an entry use ``default``."""

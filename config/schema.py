@@ -12,6 +12,7 @@ from config.model import (
     FIELD_TYPES,
     KLICKTIPP_DELETION_POLICIES,
     POOLS,
+    BulkSettings,
     DeadLetterSettings,
     KlickTippSettings,
     RateSettings,
@@ -107,16 +108,42 @@ class _KlickTippSchema(_Strict):
         return KlickTippSettings(**data)
 
 
+_QUEUE_NAME = validate.Regexp(r"^[\w.-]{1,64}$", error="must be 1-64 letters, digits, '_', '.' or '-'")
+
+
+class _LaneQueuesSchema(_Strict):
+    live = fields.String(validate=_QUEUE_NAME)
+    bulk = fields.String(validate=_QUEUE_NAME)
+
+
 class _WorkerSchema(_Strict):
-    queue = fields.String(validate=validate.Regexp(r"^[\w.-]{1,64}$"))
+    queue = fields.String(validate=_QUEUE_NAME)
+    queues = fields.Nested(_LaneQueuesSchema)
     concurrency = fields.Integer(validate=validate.Range(min=1, max=512))
     pool = fields.String(validate=validate.OneOf(POOLS))
     visibility_timeout = fields.Integer(validate=validate.Range(min=5))
     restore_interval = fields.Integer(validate=validate.Range(min=1, max=3600))
+    heartbeat_interval = fields.Float(validate=validate.Range(min=0.1, max=60))
+    heartbeat_timeout = fields.Float(validate=validate.Range(min=1, max=3600))
+
+    @validates_schema
+    def _distinct_and_patient(self, data: dict[str, Any], **_: Any) -> None:
+        queues = data.get("queues", {})
+        base = data.get("queue", WorkerSettings.queue)
+        live, bulk = queues.get("live", f"{base}.live"), queues.get("bulk", f"{base}.bulk")
+        if len({live, bulk, base}) < 3:
+            raise ValidationError("live, bulk and worker.queue must be three different queues", "queues")
+        interval = data.get("heartbeat_interval", WorkerSettings.heartbeat_interval)
+        if data.get("heartbeat_timeout", WorkerSettings.heartbeat_timeout) < 3 * interval:
+            raise ValidationError(
+                f"must be at least 3 x heartbeat_interval ({3 * interval:g} s): one late heartbeat is no death",
+                "heartbeat_timeout",
+            )
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> WorkerSettings:
-        return WorkerSettings(**data)
+        queues = data.pop("queues", {})
+        return WorkerSettings(**data, live_queue=queues.get("live", ""), bulk_queue=queues.get("bulk", ""))
 
 
 class _RateSchema(_Strict):
@@ -124,10 +151,20 @@ class _RateSchema(_Strict):
     burst = fields.Integer(validate=validate.Range(min=1, max=100_000))
     max_in_flight = fields.Integer(validate=validate.Range(min=0, max=10_000))
     max_wait = fields.Float(validate=validate.Range(min=0, max=60))
+    bulk_share = fields.Float(validate=validate.Range(min=0, max=1))
+    max_pause = fields.Float(validate=validate.Range(min=1, max=24 * 3600))
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> RateSettings:
         return RateSettings(**data)
+
+
+class _BulkSchema(_Strict):
+    max_backlog = fields.Integer(validate=validate.Range(min=1, max=10_000_000))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> BulkSettings:
+        return BulkSettings(**data)
 
 
 class _RetrySchema(_Strict):
@@ -189,6 +226,7 @@ class SettingsSchema(_Strict):
     retry = fields.Nested(_RetrySchema, load_default=RetrySettings)
     deadletter = fields.Nested(_DeadLetterSchema, load_default=DeadLetterSettings)
     reconcile = fields.Nested(_ReconcileSchema, load_default=ReconcileSettings)
+    bulk = fields.Nested(_BulkSchema, load_default=BulkSettings)
     sources = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^[a-z0-9_-]{1,32}$")),
         values=fields.Nested(_SourceSchema),

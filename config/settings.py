@@ -94,6 +94,7 @@ def settings_from_dict(raw: object, env: Mapping[str, str], origin: str = "") ->
         retry=data["retry"],
         deadletter=data["deadletter"],
         reconcile=data["reconcile"],
+        bulk=data["bulk"],
     )
 
 

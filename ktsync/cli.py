@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 import redis
@@ -63,22 +63,28 @@ def worker(
     """Run a Celery worker in the foreground (checks the account first)."""
     from ktsync.logs import configure_logging, take_over_celery_logging
     from worker.celery_app import create_app
-    from worker.preflight import PreflightError, preflight
+    from worker.preflight import PreflightError, startup_check
 
     if log_format == "json":  # one JSON object per line from the first record on, so no banner either
         configure_logging(log_format, loglevel)
         take_over_celery_logging(log_format)
         quiet = True
     from worker.crm.base import CrmConfigError
+    from worker.klicktipp.errors import AuthError, KlickTippError
     from worker.klicktipp.errors import ConfigError as CredentialsError
-    from worker.klicktipp.errors import KlickTippError
 
     settings = _settings()
     app = create_app(settings)
     try:
-        preflight(settings, app.ktsync_runtime.get().reference)
+        runtime = app.ktsync_runtime.get()
+        startup_check(settings, runtime.reference, runtime.credential)
     except (PreflightError, CrmConfigError, CredentialsError) as exc:
         raise click.ClickException(str(exc)) from None
+    except AuthError as exc:
+        raise click.ClickException(
+            f"KlickTipp refuses this worker's credentials ({exc.operation}: HTTP {exc.status}); "
+            "check KLICKTIPP_USERNAME and KLICKTIPP_PASSWORD (or the partner keys). Not starting."
+        ) from None
     except KlickTippError as exc:
         raise click.ClickException(f"cannot read the KlickTipp account ({exc.reason}): {exc}") from None
     argv = [
@@ -87,12 +93,22 @@ def worker(
         f"--concurrency={concurrency or settings.worker.concurrency}",
         f"--pool={pool or settings.worker.pool}",
         f"--loglevel={loglevel}",
-        f"--queues={settings.worker.queue}",
+        f"--queues={','.join(settings.worker.consumed_queues)}",  # live first (see config/celery.py)
         f"--hostname={hostname or 'ktsync@%h'}",
         "--without-mingle",
         "--task-events",
     ]
     app.worker_main(argv)
+
+
+def lane_option(default: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option(
+        "--lane",
+        type=click.Choice(["live", "bulk"]),
+        default=default,
+        show_default=True,
+        help="live: changes someone waits for (taken first); bulk: imports, resyncs, replays.",
+    )
 
 
 @main.command()
@@ -102,7 +118,8 @@ def worker(
     is_flag=True,
     help="Print, per contact, the KlickTipp calls it would cause and why; enqueue and write nothing.",
 )
-def enqueue(file: IO[str], dry_run: bool) -> None:
+@lane_option("live")
+def enqueue(file: IO[str], dry_run: bool, lane: str) -> None:
     """Enqueue the valid JSON lines of FILE (- for stdin); list every rejected line and why.
 
     Exit status: 0 all accepted, 2 some rejected, 1 nothing could be enqueued.
@@ -115,8 +132,9 @@ def enqueue(file: IO[str], dry_run: bool) -> None:
         _dry_run(file, settings)
         return
     try:
-        with Producer(settings) as producer:
-            report = run_import(jsonl_messages(file, None), producer, keep=None)
+        with Producer(settings, lane=lane) as producer:
+            room = producer.wait_for_room if lane == "bulk" else None
+            report = run_import(jsonl_messages(file, None), producer, keep=None, room=room)
     except EnqueueError as exc:
         raise click.ClickException(str(exc)) from None
     for line, reason in report.first_rejections:
@@ -147,41 +165,108 @@ def enqueue(file: IO[str], dry_run: bool) -> None:
     metavar="COLUMN=PROPERTY",
     help="CSV: import only these columns, renamed.",
 )
+@click.option("--start-line", type=click.IntRange(1), default=1, show_default=True,
+              help="Skip the lines before this one (resume an interrupted import).")  # fmt: skip
+@lane_option("bulk")
 def import_file(path: Path, source: str, fmt: str, id_column: str, email_column: str, sms_column: str | None,
                 occurred_at_column: str | None, list_column: tuple[str, ...], list_separator: str,
-                mapping: tuple[str, ...]) -> None:  # fmt: skip
+                mapping: tuple[str, ...], start_line: int, lane: str) -> None:  # fmt: skip
     """Import contacts from a JSON-lines or CSV file, with progress and a summary of rejects.
+
+    In the bulk lane the import waits while `bulk.max_backlog` messages wait already, and shows an
+    ETA from the account's budget and the calls a contact costs. Interrupted, it says how far it got;
+    running it again is safe (contacts already synced cost no KlickTipp calls).
 
     Exit status: 0 all accepted, 2 some rejected, 1 nothing could be enqueued.
     """
     from producers import EnqueueError, Producer
-    from producers.imports import CsvLayout, csv_messages, jsonl_messages, run_import
+    from producers.imports import CsvLayout, ImportReport, csv_messages, jsonl_messages, run_import
 
     columns = dict(_pair(item) for item in mapping)
     layout = CsvLayout(source, id_column, email_column, sms_column, occurred_at_column, frozenset(list_column),
                        list_separator, columns)  # fmt: skip
     kind = fmt if fmt != "auto" else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
-    total = _count_lines(path)
-    with path.open(encoding="utf-8", newline="") as stream, Producer(_settings()) as producer:
+    settings, total = _settings(), _count_lines(path)
+    report = ImportReport()
+    with path.open(encoding="utf-8", newline="") as stream, Producer(settings, lane=lane) as producer:
+        progress = ImportProgress(settings, total)
         try:
             messages = csv_messages(stream, layout) if kind == "csv" else jsonl_messages(stream, source)
-            with click.progressbar(length=total, label=f"importing {path.name}", file=sys.stderr) as bar:
-                seen = [0]
-
-                def advance(line: int) -> None:
-                    bar.update(line - seen[0])
-                    seen[0] = line
-
-                report = run_import(messages, producer, advance)
-        except (EnqueueError, ValueError) as exc:
+            with click.progressbar(length=total, label=f"importing {path.name}", file=sys.stderr,
+                                   show_eta=False, item_show_func=progress.describe) as bar:  # fmt: skip
+                progress.bar = bar
+                room = progress.room(producer) if lane == "bulk" else None
+                run_import(messages, producer, progress.advance, room=room, start_line=start_line, report=report,
+                           chunk_size=min(500, settings.bulk.max_backlog))  # fmt: skip
+        except (EnqueueError, redis.RedisError, KeyboardInterrupt) as exc:
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped: {exc}"
+            click.echo(f"\n{why}", err=True)
+            click.echo(_how_far(report, path), err=True)
+            sys.exit(130 if isinstance(exc, KeyboardInterrupt) else 1)
+        except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     for line, reason in report.first_rejections:
         click.echo(f"line {line}: {reason}", err=True)
     for (fld, reason), count in report.reasons.most_common():
         click.echo(f"{count:>8} rejected: {fld}: {reason}", err=True)
-    click.echo(f"read {report.read}, enqueued {report.enqueued}, rejected {report.rejected}")
+    skipped = f", skipped {report.skipped}" if report.skipped else ""
+    click.echo(f"read {report.read}, enqueued {report.enqueued}, rejected {report.rejected}{skipped}")
     if report.rejected:
         sys.exit(EXIT_REJECTED)
+
+
+def _how_far(report: Any, path: Path) -> str:
+    return (
+        f"lines 1-{report.done_through} are done ({report.enqueued} enqueued, {report.rejected} rejected). "
+        f"Running the import again is safe: contacts already synced cost no KlickTipp calls. To skip what "
+        f"was done: ktsync import {path} ... --start-line {report.done_through + 1}"
+    )
+
+
+class ImportProgress:
+    """The import's progress bar: lines read, the bulk backlog, and an ETA from the budget."""
+
+    def __init__(self, settings: Settings, total: int) -> None:
+        self.settings, self.total = settings, total
+        self.bar: Any = None
+        self.line = 0
+        self.backlog = 0
+        self.waiting = False
+        self._calls_per_contact: float | None = None
+
+    def advance(self, line: int) -> None:
+        if self.bar is not None:
+            self.bar.update(line - self.line)
+        self.line = line
+
+    def room(self, producer: Any) -> Callable[[int], object]:
+        def wait(needed: int) -> object:
+            def full(backlog: int) -> None:
+                self.backlog, self.waiting = backlog, True
+                if self.bar is not None:
+                    self.bar.render_progress()
+
+            self.backlog = producer.wait_for_room(needed, full)
+            self.waiting = False
+            return self.backlog
+
+        return wait
+
+    def describe(self, _item: object) -> str:
+        from ktsync.eta import eta_text
+
+        remaining = max(0, self.total - self.line) + self.backlog
+        state = " (waiting: backlog full)" if self.waiting else ""
+        return (
+            f"backlog {self.backlog}{state}, {eta_text(remaining, self.settings, self.calls_per_contact())}"
+        )
+
+    def calls_per_contact(self) -> float | None:
+        if self._calls_per_contact is None:
+            from ktsync.eta import observed_calls_per_contact
+
+            self._calls_per_contact = observed_calls_per_contact(self.settings)
+        return self._calls_per_contact
 
 
 def _pair(item: str) -> tuple[str, str]:

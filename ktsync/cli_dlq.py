@@ -118,8 +118,10 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     @click.option("--all", "everything", is_flag=True, help="Every dead letter.")
     @filters
     @click.option("--dry-run", is_flag=True, help="Show what would be replayed.")
+    @click.option("--lane", type=click.Choice(["live", "bulk"]), default="bulk", show_default=True,
+                  help="The lane the replayed tasks take (bulk: behind live changes, with flow control).")  # fmt: skip
     def replay(letter_ids: tuple[str, ...], everything: bool, reason: str | None, code: int | None,
-               source: str | None, since: str | None, dry_run: bool) -> None:  # fmt: skip
+               source: str | None, since: str | None, dry_run: bool, lane: str) -> None:  # fmt: skip
         """Enqueue the original messages again (through the rate limiter; safe to repeat).
 
         An entry leaves the queue only when its replayed task has succeeded.
@@ -130,8 +132,9 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         with redis_block(settings()) as (client, conf):
             store = _store(client, conf)
             letters = _select(store, letter_ids, everything, _filter(reason, code, source, since))
-            with Producer(conf) as producer:
-                results = publish_again(letters, producer, dry_run=dry_run)
+            with Producer(conf, lane=lane) as producer:
+                room = producer.wait_for_room if lane == "bulk" else None
+                results = publish_again(letters, producer, dry_run=dry_run, room=room)
             for result in results:
                 if result.task_id:
                     store.note_replay(result.letter_id)

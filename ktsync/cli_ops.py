@@ -77,6 +77,11 @@ def print_status(report: Mapping[str, Any]) -> None:
         age = f" (oldest {_ago(q['oldest_pending_age'])})" if q["pending"] else ""
         click.echo(f"queue {q['queue']}: pending {q['pending']}{age}, in flight {q['in_flight']}, "
                    f"scheduled {q['scheduled']}")  # fmt: skip
+    for lane, q in report["lanes"].items():
+        age = f" (oldest {_ago(q['oldest_pending_age'])})" if q["pending"] else ""
+        share = "-" if q["budget_share"] is None else f"{q['budget_share']:.0%}"
+        click.echo(f"lane {lane} ({q['queue']}): pending {q['pending']}{age}, in flight {q['in_flight']}, "
+                   f"deferred for the budget {q['deferred']}, share of KlickTipp calls (last 60s) {share}")  # fmt: skip
     parked = report["scheduled"]
     next_due = parked["next_parked_due"]
     due = datetime.fromtimestamp(next_due).strftime("%H:%M:%S") if next_due else "-"
@@ -85,6 +90,14 @@ def print_status(report: Mapping[str, Any]) -> None:
     if workers is not None:
         names = ", ".join(workers["online"]) or f"none answered within {workers['ping_timeout']}s"
         click.echo(f"workers online: {workers['count']} ({names})")
+    sessions = report.get("sessions", [])
+    beating = ", ".join(f"{e.get('nodename') or e.get('host', '?')} (pid {e.get('pid', '?')}, holds {e['held']})"
+                        for e in sessions)  # fmt: skip
+    click.echo(f"workers heartbeating: {len(sessions)}{f' ({beating})' if beating else ''}")
+    rec = report.get("recovery", {})
+    click.echo(f"crash recovery: {rec.get('dead_workers', 0)} dead workers found, {rec.get('reclaimed_tasks', 0)} "
+               f"tasks reclaimed, {rec.get('released_locks', 0)} locks and {rec.get('released_slots', 0)} "
+               "limiter slots released early")  # fmt: skip
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(report["outcomes"].items())) or "none yet"
     click.echo(f"outcomes: {outcomes}")
     reasons = ", ".join(f"{r} {n}" for r, n in sorted(report["dead_letters_by_reason"].items()))
@@ -97,8 +110,12 @@ def print_status(report: Mapping[str, Any]) -> None:
                f"{lim['in_flight']}/{cap} calls in flight{paused}")  # fmt: skip
     if "warning" in lim:
         click.echo(f"  ({lim['warning']})")
-    if report["auth_breaker_open"]:
-        click.echo("ALARM: KlickTipp refused the credentials; tasks are dead-lettered as 'auth' for now")
+    for refused in report.get("credentials_refused", []):
+        since = datetime.fromtimestamp(refused["since"]).strftime("%H:%M:%S")
+        check = refused.get("next_check")
+        then = f", next check {datetime.fromtimestamp(check).strftime('%H:%M:%S')}" if check else ""
+        click.echo(f"ALARM: KlickTipp refuses the credentials of the worker(s) on {refused.get('host', '?')} "
+                   f"since {since} ({refused.get('error', '')}); they take no tasks{then}. Fix their KLICKTIPP_*.")  # fmt: skip
 
 
 def check_basic_auth(value: str) -> None:

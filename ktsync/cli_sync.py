@@ -13,6 +13,9 @@ from typing import Any
 import click
 
 from config.settings import Settings
+from ktsync.lanes import Lane
+
+RESYNC_CHUNK = 500
 
 
 def register(main: click.Group, settings: Callable[[], Settings], redis_block: Callable[..., Any]) -> None:
@@ -34,7 +37,7 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
             "reconcile": {
                 "task": RECONCILE_TASK,
                 "schedule": float(conf.reconcile.interval),
-                "options": {"queue": conf.worker.queue},
+                "options": {"queue": conf.worker.lane_queue(Lane.BULK)},
             }
         }
         schedule_file = Path(tempfile.gettempdir()) / f"ktsync-beat-{conf.key_prefix}"
@@ -51,7 +54,9 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         help="crm: reload each contact from the CRM's API and sync it; klicktipp: re-read its status only.",
     )
     @click.option("--dry-run", is_flag=True, help="Only count them.")
-    def resync(source: str, origin: str, dry_run: bool) -> None:
+    @click.option("--lane", type=click.Choice(["live", "bulk"]), default="bulk", show_default=True,
+                  help="The lane the re-checks take (bulk: behind live changes, with flow control).")  # fmt: skip
+    def resync(source: str, origin: str, dry_run: bool, lane: str) -> None:
         """Re-check every contact of a source that ktsync knows (a full resync of that source)."""
         from ktsync.contract import TASK_NAMES, MessageType
         from producers import Producer
@@ -76,8 +81,12 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
                 )
                 if message["type"] == wanted
             ]
-            with Producer(conf) as producer:
-                producer.enqueue_many(messages)
+            with Producer(conf, lane=lane) as producer:
+                for start in range(0, len(messages), RESYNC_CHUNK):
+                    chunk = messages[start : start + RESYNC_CHUNK]
+                    if lane == "bulk":
+                        producer.wait_for_room(len(chunk))
+                    producer.enqueue_many(chunk)
         click.echo(f"enqueued {len(messages)} {TASK_NAMES[wanted]} for source {source}")
 
     @main.group()

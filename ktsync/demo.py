@@ -22,7 +22,7 @@ import redis
 from config.settings import Settings, load_settings
 from fake_klicktipp.testing import running_fake
 from ktsync.local import fake_env, local_config
-from ktsync.queues import queue_status
+from ktsync.queues import overall_status
 from ktsync.redis_server import resolve_redis
 from producers import Producer
 from producers.imports import ImportReport, jsonl_messages, run_import
@@ -92,10 +92,7 @@ def _wait_for_drain(
             _say(f"the worker exited with status {worker.returncode} (see its messages above)")
             return False
         handled = _handled(client, settings)
-        if (
-            handled >= expected
-            and queue_status(client, settings.worker.queue, time.time(), settings.broker_prefix).drained
-        ):
+        if handled >= expected and overall_status(client, settings, time.time()).drained:
             return True
         time.sleep(0.1)
     _say(f"gave up waiting after {DRAIN_TIMEOUT_S:.0f}s")
@@ -152,7 +149,7 @@ def _print_contacts(state: Mapping[str, Any]) -> None:
 def _clear_demo_keys(client: redis.Redis, settings: Settings) -> None:
     """Delete only what the demo wrote (its prefix and its queue), also in a Redis we did not start."""
     keys = list(client.scan_iter(match=f"{settings.key_prefix}:*", count=500))
-    keys.append(settings.broker_prefix + settings.worker.queue)
+    keys.extend(settings.broker_prefix + queue for queue in settings.worker.consumed_queues)
     client.delete(*keys)
 
 

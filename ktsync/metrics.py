@@ -37,7 +37,8 @@ METRICS: dict[str, str] = {
     "ktsync_outcomes": "Task outcomes recorded by all workers: synced, unchanged, stale, duplicate, "
     "unsubscribed, dead_lettered, retried, parked, ...",
     "ktsync_auth_alarms": "Times KlickTipp refused the credentials (an ALARM in the log; fix KLICKTIPP_*).",
-    "ktsync_auth_breaker_open": "1 while tasks are dead-lettered as auth without trying (after a refusal).",
+    "ktsync_auth_breaker_open": "1 while KlickTipp refuses some worker's credentials (those workers take no "
+    "tasks; fix their KLICKTIPP_*).",
     "ktsync_klicktipp_calls": "KlickTipp API calls by operation and HTTP status (none: no answer).",
     "ktsync_klicktipp_rate_limited": "KlickTipp answers 429 (each pauses the account for every worker).",
     "ktsync_limiter_waits": "KlickTipp calls that waited for the shared budget.",
@@ -55,6 +56,21 @@ METRICS: dict[str, str] = {
     "header); 0 when the queue is empty.",
     "ktsync_schedule_parked": "Retries parked in Redis until due (delays above retry.max_broker_countdown).",
     "ktsync_schedule_overdue": "Parked retries past due, not yet moved back (no mover running if it stays).",
+    "ktsync_lane_pending": "Messages waiting in a lane's queue (live is always taken first).",
+    "ktsync_lane_oldest_pending_age_seconds": "Age of the oldest message waiting in a lane's queue; 0 when "
+    "empty.",
+    "ktsync_lane_in_flight": "A lane's messages delivered to a worker, not yet acknowledged.",
+    "ktsync_lane_deferred": "A lane's tasks waiting for the KlickTipp budget in ktsync's key queues (not in "
+    "worker slots).",
+    "ktsync_lane_klicktipp_calls": "KlickTipp calls made for each lane's tasks (rate() over both: each "
+    "lane's share of the budget).",
+    "ktsync_sync_latency_seconds": "Seconds from a message's first enqueue to its change being applied, per "
+    "lane.",
+    "ktsync_reclaimed": "Tasks put back at the head of their queue because their worker died (or their ack was "
+    "lost), instead of waiting for the visibility timeout.",
+    "ktsync_recovery_released": "Locks and limiter slots of dead workers given back before their lease.",
+    "ktsync_dead_workers": "Workers found dead (heartbeat stopped) by another worker.",
+    "ktsync_workers_alive": "Workers whose heartbeat is current.",
 }
 
 
@@ -82,7 +98,7 @@ class RedisCollector:
         try:
             now = time.time()
             families = [*self._outcomes(), *self._calls(), *self._limiter(), *self._dead_letters(),
-                        *self._queues(now)]  # fmt: skip
+                        *self._queues(now), *self._lanes(now), *self._recovery()]  # fmt: skip
         except redis.RedisError as exc:
             log.warning("metrics: cannot read Redis (%s)", exc)
             yield _gauge("ktsync_up", 0)
@@ -91,7 +107,7 @@ class RedisCollector:
         yield _gauge("ktsync_up", 1)
 
     def _outcomes(self) -> list[Metric]:
-        from worker.guards import RedisGuards
+        from worker.credentials import refused_credentials
         from worker.stats import RedisStats
 
         stats = RedisStats(self._redis, self._p).snapshot()
@@ -99,7 +115,7 @@ class RedisCollector:
         for name, count in sorted(stats.items()):
             if name != AUTH_ALARM:
                 outcomes.add_metric([name], count)
-        breaker = RedisGuards(self._redis, self._p).auth_breaker_open()
+        breaker = bool(refused_credentials(self._redis, self._p))
         return [
             outcomes,
             _counter("ktsync_auth_alarms", stats.get(AUTH_ALARM, 0)),
@@ -122,7 +138,7 @@ class RedisCollector:
         from worker.telemetry import read_limiter
 
         waits, rate = read_limiter(self._redis, self._p), self._settings.rate
-        state = limiter_status(self._redis, self._p, self._account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight))  # fmt: skip
+        state = limiter_status(self._redis, self._p, self._account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight, rate.bulk_share))  # fmt: skip
         return [
             _counter("ktsync_limiter_waits", waits.get("waits", 0)),
             _counter("ktsync_limiter_wait_seconds", waits.get("wait_seconds", 0)),
@@ -170,6 +186,49 @@ class RedisCollector:
             age,
             _gauge("ktsync_schedule_parked", parked.count),
             _gauge("ktsync_schedule_overdue", parked.overdue),
+        ]
+
+    def _lanes(self, now: float) -> list[Metric]:
+        from prometheus_client.core import HistogramMetricFamily
+
+        from ktsync.queues import deferred_by_lane, lane_report, queue_statuses
+        from worker.lanemetrics import read_lane_calls, read_latency
+
+        settings = self._settings
+        queues = queue_statuses(self._redis, settings.worker.consumed_queues, now, settings.broker_prefix)
+        lanes = lane_report(settings, queues, deferred_by_lane(self._redis, self._p), {})
+        gauges = {
+            name: _gauge(f"ktsync_lane_{name}", labels=["lane"])
+            for name in ("pending", "in_flight", "deferred")
+        }
+        age = _gauge("ktsync_lane_oldest_pending_age_seconds", labels=["lane"])
+        for lane, report in lanes.items():
+            for name, family in gauges.items():
+                family.add_metric([lane], report[name])
+            if report["oldest_pending_age"] is not None:
+                age.add_metric([lane], report["oldest_pending_age"])
+        calls = _counter("ktsync_lane_klicktipp_calls", labels=["lane"])
+        for lane_name, count in read_lane_calls(self._redis, self._p).items():
+            calls.add_metric([lane_name.value], count)
+        latency = HistogramMetricFamily(
+            "ktsync_sync_latency_seconds", METRICS["ktsync_sync_latency_seconds"], labels=["lane"]
+        )
+        for lane_name, histogram in read_latency(self._redis, self._p).items():
+            latency.add_metric([lane_name.value], list(histogram.buckets), sum_value=histogram.sum)
+        return [*gauges.values(), age, calls, latency]
+
+    def _recovery(self) -> list[Metric]:
+        from worker.recovery import live_sessions, read_recovery
+
+        counts = read_recovery(self._redis, self._p)
+        released = _counter("ktsync_recovery_released", labels=["what"])
+        released.add_metric(["locks"], counts["released_locks"])
+        released.add_metric(["slots"], counts["released_slots"])
+        return [
+            _counter("ktsync_reclaimed", counts["reclaimed_tasks"]),
+            released,
+            _counter("ktsync_dead_workers", counts["dead_workers"]),
+            _gauge("ktsync_workers_alive", len(live_sessions(self._redis, self._p))),
         ]
 
 

@@ -6,7 +6,8 @@ Kombu's Redis transport keeps waiting messages in a list per queue (plus one lis
 step; ``LPUSH`` to publish, ``BRPOP`` to consume, so the oldest message is at index -1) and
 delivered-but-unacknowledged ones in the ``unacked`` hash; a retry with a countdown sits there too,
 with an ``eta`` header in the future. Every broker key carries ``broker_prefix`` (kombu's
-``global_keyprefix``). Longer delays are parked in ktsync's ``{p}:schedule`` sorted set.
+``global_keyprefix``). Longer delays are parked in ktsync's ``{p}:schedule`` sorted set, and tasks
+waiting for their budget in its key queues (``{p}:kq:*``, see ``worker/keyqueues.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,14 +24,15 @@ import redis
 
 from config.celery import celery_config
 from config.settings import Settings
+from ktsync.broker import PRIORITY_STEPS, UNACKED_KEY, key_queue, key_queue_registry, sub_queues
+from ktsync.lanes import LANES, Lane
+from worker.credentials import refused_credentials
 from worker.deadletter import RedisDeadLetterStore
-from worker.guards import RedisGuards
+from worker.lanemetrics import recent_shares
 from worker.ratelimit.base import Limits, recovered, with_margin
+from worker.recovery import live_sessions, read_recovery
 from worker.stats import RedisStats
 
-PRIORITY_SEPARATOR = "\x06\x16"
-PRIORITY_STEPS = (0, 3, 6, 9)  # kombu's defaults
-UNACKED_KEY = "unacked"
 ENQUEUED_AT_HEADER = "ktsync_enqueued_at"  # set by producers.enqueue.Producer (same name, tested)
 # Messages read from the tail of each list when looking for the oldest enqueue time: the tail one
 # may lack the header (a replay, a task moved back from the schedule); the ones behind it are newer,
@@ -47,19 +49,15 @@ class QueueStatus:
     scheduled: int
     parked: int = 0  # retries waiting in ktsync's schedule (only known with the key prefix)
     oldest_pending_age: float | None = None  # seconds; 0 when empty, None when no message says
+    deferred: int = 0  # tasks waiting for their budget in ktsync's key queues
 
     @property
     def drained(self) -> bool:
-        """Nothing left to do: nothing pending, running, scheduled or parked."""
-        return self.pending == 0 and self.in_flight == 0 and self.scheduled == 0 and self.parked == 0
+        """Nothing left to do: nothing pending, running, scheduled, parked or deferred."""
+        return not (self.pending or self.in_flight or self.scheduled or self.parked or self.deferred)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "drained": self.drained}
-
-
-def sub_queues(queue: str) -> list[str]:
-    """The lists kombu keeps for one queue: the queue itself plus one per priority step."""
-    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
 
 
 def queue_status(
@@ -208,9 +206,57 @@ def dead_letter_counts(client: redis.Redis, key_prefix: str) -> Counter[tuple[st
 
 
 def routed_queues(settings: Settings) -> list[str]:
-    """The worker's queue first (parked retries go back to it), then every other queue ktsync routes to."""
+    """Every queue ktsync workers read, in the order they take work (live, the pre-lane queue, bulk)."""
     routes = celery_config(settings)["task_routes"].values()
-    return list(dict.fromkeys([settings.worker.queue, *(route["queue"] for route in routes)]))
+    return list(dict.fromkeys([*settings.worker.consumed_queues, *(route["queue"] for route in routes)]))
+
+
+def deferred_by_lane(client: redis.Redis, key_prefix: str) -> dict[Lane, int]:
+    """Tasks waiting for their budget in the key queues, per lane (keys end in ``:{lane}``)."""
+    keys = sorted(k.decode() for k in cast(set[bytes], client.smembers(key_queue_registry(key_prefix))))
+    counts = dict.fromkeys(LANES, 0)
+    if not keys:
+        return counts
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.zcard(key_queue(key_prefix, key))
+    for key, count in zip(keys, pipe.execute(), strict=True):
+        lane = key.rsplit(":", 1)[-1]
+        if lane in counts:
+            counts[Lane(lane)] += int(count)
+    return counts
+
+
+def total_status(queues: Sequence[QueueStatus], deferred: int) -> QueueStatus:
+    """Every queue together: ``drained`` means nothing is left to do anywhere."""
+    ages = [q.oldest_pending_age for q in queues if q.pending]
+    known = [a for a in ages if a is not None]
+    oldest = 0.0 if not ages else (max(known) if known else None)
+    return QueueStatus("all", sum(q.pending for q in queues), sum(q.in_flight for q in queues),
+                       sum(q.scheduled for q in queues), sum(q.parked for q in queues), oldest, deferred)  # fmt: skip
+
+
+def overall_status(client: redis.Redis, settings: Settings, now: float) -> QueueStatus:
+    """Every queue, parked retry and deferred task together (``drained``: nothing left anywhere)."""
+    parked = parked_status(client, settings.key_prefix, now)
+    queues = queue_statuses(client, routed_queues(settings), now, settings.broker_prefix, parked=parked.count)
+    return total_status(queues, sum(deferred_by_lane(client, settings.key_prefix).values()))
+
+
+def lane_report(
+    settings: Settings,
+    queues: Sequence[QueueStatus],
+    deferred: dict[Lane, int],
+    shares: dict[Lane, float | None],
+) -> dict[str, Any]:
+    """Per lane: its queue's depth, age and in-flight count, its deferred tasks, its share of the calls."""
+    by_name = {q.queue: q for q in queues}
+    report = {}
+    for lane in LANES:
+        queue = by_name[settings.worker.lane_queue(lane)]
+        with_deferred = replace(queue, deferred=deferred[lane])
+        report[lane.value] = {**with_deferred.to_dict(), "budget_share": shares.get(lane)}
+    return report
 
 
 def status_report(client: redis.Redis, settings: Settings, account: str, now: float) -> dict[str, Any]:
@@ -218,15 +264,19 @@ def status_report(client: redis.Redis, settings: Settings, account: str, now: fl
     prefix, rate = settings.key_prefix, settings.rate
     parked = parked_status(client, prefix, now)
     queues = queue_statuses(client, routed_queues(settings), now, settings.broker_prefix, parked=parked.count)
+    deferred = deferred_by_lane(client, prefix)
+    refused = refused_credentials(client, prefix)
+    lanes = lane_report(settings, queues, deferred, recent_shares(client, prefix, now))
     store = RedisDeadLetterStore(client, prefix)
     groups = dead_letter_counts(client, prefix)
     by_reason: Counter[str] = Counter()
     for (reason, _code), count in groups.items():
         by_reason[reason] += count
-    limiter = limiter_status(client, prefix, account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight))  # fmt: skip
+    limiter = limiter_status(client, prefix, account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight, rate.bulk_share))  # fmt: skip
     return {
-        "queue": queues[0].to_dict(),
+        "queue": total_status(queues, sum(deferred.values())).to_dict(),
         "queues": [q.to_dict() for q in queues],
+        "lanes": lanes,
         "scheduled": {
             "eta": sum(q.scheduled for q in queues),
             "parked": parked.count,
@@ -242,5 +292,8 @@ def status_report(client: redis.Redis, settings: Settings, account: str, now: fl
         ],
         "dead_letters_evicted": store.evicted(),
         "limiter": {"account": account, **asdict(limiter)},
-        "auth_breaker_open": RedisGuards(client, prefix).auth_breaker_open(),
+        "auth_breaker_open": bool(refused),  # kept for scripts: some worker's credential is refused
+        "credentials_refused": refused,
+        "recovery": read_recovery(client, prefix),
+        "sessions": live_sessions(client, prefix),
     }

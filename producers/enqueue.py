@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
 from config.celery import celery_config
 from config.settings import Settings
 from ktsync.contract import TASK_NAMES, MessageType, parse_message
+from ktsync.lanes import DEFAULT_LANE, Lane, parse_lane
+from producers.backlog import Backpressure
 
 PIPELINE = 500  # messages per Redis round trip
 ENQUEUED_AT_HEADER = "ktsync_enqueued_at"
@@ -38,24 +41,42 @@ class EnqueueError(RuntimeError):
 
 
 class Producer:
-    """Enqueue contract-valid messages; invalid ones raise :class:`ktsync.contract.ContractError`."""
+    """Enqueue contract-valid messages; invalid ones raise :class:`ktsync.contract.ContractError`.
 
-    def __init__(self, settings: Settings) -> None:
+    ``lane`` is where messages go unless a call says otherwise: ``live`` (the default) for changes
+    someone is waiting for, ``bulk`` for imports, resyncs and replays (see :mod:`ktsync.lanes`).
+    """
+
+    def __init__(self, settings: Settings, *, lane: Lane | str = DEFAULT_LANE) -> None:
         self._app = Celery("ktsync-producer", set_as_current=False)
         self._app.conf.update(celery_config(settings))
-        self._queue = settings.worker.queue
+        self._settings = settings
+        self.lane = parse_lane(lane)
+        self._backpressure: Backpressure | None = None
+        self._redis: redis.Redis | None = None
 
-    def enqueue(self, message: Mapping[str, Any]) -> str:
+    def _queue(self, lane: Lane | str | None) -> str:
+        return self._settings.worker.lane_queue(self.lane if lane is None else parse_lane(lane))
+
+    def enqueue(self, message: Mapping[str, Any], *, lane: Lane | str | None = None) -> str:
         """Validate and enqueue one message; return its task id."""
-        return self.enqueue_many([message])[0]
+        return self.enqueue_many([message], lane=lane)[0]
 
-    def enqueue_many(self, messages: Iterable[Mapping[str, Any]], *, validated: bool = False) -> list[str]:
+    def enqueue_many(
+        self,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        validated: bool = False,
+        lane: Lane | str | None = None,
+    ) -> list[str]:
         """Validate every message first (unless the caller just did), then enqueue them all pipelined.
 
         The publishes go to Redis in pipelined batches (kombu's ``Producer.batch``): one round trip
         per ``PIPELINE`` messages instead of one each. Either every message is enqueued or
-        :class:`EnqueueError` is raised (a batch is not flushed half-way on an error).
+        :class:`EnqueueError` is raised (a batch is not flushed half-way on an error). Nothing waits
+        here for room in the bulk lane: a bulk producer calls :meth:`wait_for_room` first.
         """
+        queue = self._queue(lane)
         batch = [(_task_for(m, validated), dict(m)) for m in messages]
         try:
             with self._app.producer_or_acquire() as producer, producer.batch(max_size=PIPELINE):
@@ -65,7 +86,7 @@ class Producer:
                     self._app.send_task(
                         name,
                         args=[body],
-                        queue=self._queue,
+                        queue=queue,
                         producer=producer,
                         headers=headers,
                         argsrepr=summary(body),
@@ -77,7 +98,8 @@ class Producer:
             raise EnqueueError(f"could not enqueue: the broker is unreachable ({exc})") from exc
 
     def send(self, task: str, args: list[Any], kwargs: dict[str, Any], task_id: str) -> str:
-        """Publish one task as it is (for replays: the message was validated when first enqueued)."""
+        """Publish one task as it is, in the producer's lane (for replays: the message was validated
+        when first enqueued)."""
         try:
             described = summary(args[0]) if args and isinstance(args[0], Mapping) else task
             result = self._app.send_task(
@@ -85,16 +107,31 @@ class Producer:
                 args=args,
                 kwargs=kwargs,
                 task_id=task_id,
-                queue=self._queue,
+                queue=self._queue(None),
                 argsrepr=described,
                 kwargsrepr="",
+                headers={ENQUEUED_AT_HEADER: time.time()},
             )
             return str(result.id)
         except OperationalError as exc:
             raise EnqueueError(f"could not enqueue: the broker is unreachable ({exc})") from exc
 
+    def wait_for_room(self, needed: int, on_wait: Callable[[int], None] | None = None) -> int:
+        """Flow control for bulk work: block while ``needed`` more messages would take the bulk
+        backlog (queued + deferred) above ``bulk.max_backlog``; returns the backlog seen last.
+        ``on_wait(backlog)`` is called before each pause. :class:`EnqueueError` when Redis is gone."""
+        try:
+            if self._backpressure is None:
+                self._redis = redis.Redis.from_url(self._settings.redis_url)
+                self._backpressure = Backpressure(self._redis, self._settings)
+            return self._backpressure.wait_for_room(needed, on_wait)
+        except (OperationalError, redis.RedisError) as exc:
+            raise EnqueueError(f"could not read the bulk backlog: Redis is unreachable ({exc})") from exc
+
     def close(self) -> None:
         self._app.close()
+        if self._redis is not None:
+            self._redis.close()
 
     def __enter__(self) -> Producer:
         return self

@@ -47,6 +47,9 @@ class ImportReport:
     read: int = 0
     enqueued: int = 0
     rejected: int = 0
+    skipped: int = 0  # lines before ``start_line``
+    last_read: int = 0
+    done_through: int = 0  # every line up to this one is enqueued or rejected (where to resume)
     reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     first_rejections: list[tuple[int, str]] = field(default_factory=list)
     keep: int | None = KEPT_REJECTIONS  # rejections kept with their line (None: all of them)
@@ -130,24 +133,45 @@ def run_import(
     on_progress: Callable[[int], None] | None = None,
     *,
     keep: int | None = KEPT_REJECTIONS,
+    room: Callable[[int], object] | None = None,
+    chunk_size: int = CHUNK,
+    start_line: int = 1,
+    report: ImportReport | None = None,
 ) -> ImportReport:
     """Validate each message, enqueue the valid ones in chunks, count the rejected ones (and keep the
-    first ``keep`` with their line numbers; None keeps all)."""
-    report = ImportReport(keep=keep)
-    valid = _validated(messages, report, on_progress)
-    while chunk := list(islice(valid, CHUNK)):
-        producer.enqueue_many(chunk, validated=True)
+    first ``keep`` with their line numbers; None keeps all).
+
+    ``room(n)`` is called before each chunk of ``n`` and may block (flow control for the bulk lane);
+    lines before ``start_line`` are read but neither validated nor enqueued (resuming an import).
+    Pass ``report`` to see how far an interrupted import got: ``done_through`` is the last line
+    every line before which was handled."""
+    report = report if report is not None else ImportReport(keep=keep)
+    report.keep = keep
+    valid = _validated(messages, report, on_progress, start_line)
+    while chunk := list(islice(valid, chunk_size)):
+        if room is not None:
+            room(len(chunk))
+        producer.enqueue_many([message for _, message in chunk], validated=True)
         report.enqueued += len(chunk)
+        report.done_through = chunk[-1][0]
+    report.done_through = max(report.done_through, report.last_read)
     return report
 
 
 def _validated(
-    messages: Iterable[tuple[int, Any]], report: ImportReport, on_progress: Callable[[int], None] | None
-) -> Iterator[dict[str, Any]]:
+    messages: Iterable[tuple[int, Any]],
+    report: ImportReport,
+    on_progress: Callable[[int], None] | None,
+    start_line: int,
+) -> Iterator[tuple[int, dict[str, Any]]]:
     for number, message in messages:
-        report.read += 1
+        report.last_read = number
         if on_progress is not None:
             on_progress(number)
+        if number < start_line:
+            report.skipped += 1
+            continue
+        report.read += 1
         if isinstance(message, _Broken):
             report.reject(number, [FieldError("$", message.reason)])
             continue
@@ -156,4 +180,4 @@ def _validated(
         except ContractError as exc:
             report.reject(number, exc.errors)
             continue
-        yield message
+        yield number, message

@@ -7,13 +7,14 @@ then); a replay that fails again comes back with the new error and its replay co
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ktsync.contract import ContractError, parse_message
 
 NOTIFY_TASK = "ktsync.notify_crm"
+CHUNK = 500
 
 
 class Letter(Protocol):
@@ -38,15 +39,28 @@ class ReplayResult:
     problem: str = ""
 
 
-def replay(letters: Iterable[Letter], sender: Sender, *, dry_run: bool = False) -> list[ReplayResult]:
-    """Publish each letter's message again with ``replay_of``; refuse what cannot succeed as it is."""
+def replay(
+    letters: Iterable[Letter],
+    sender: Sender,
+    *,
+    dry_run: bool = False,
+    room: Callable[[int], object] | None = None,
+    chunk: int = CHUNK,
+) -> list[ReplayResult]:
+    """Publish each letter's message again with ``replay_of``; refuse what cannot succeed as it is.
+
+    ``room(n)`` is called before every ``chunk`` replays and may block (the bulk lane's flow control)."""
     results = []
+    sent = 0
     for letter in letters:
         args, problem = _task_args(letter)
         if problem or dry_run:
             results.append(ReplayResult(letter.id, None, problem))
             continue
+        if room is not None and sent % chunk == 0:
+            room(chunk)
         task_id = sender.send(letter.task, args, {"replay_of": letter.id}, str(uuid.uuid4()))
+        sent += 1
         results.append(ReplayResult(letter.id, task_id))
     return results
 

@@ -10,35 +10,43 @@ from celery import Celery, bootsteps, signals
 
 from config.celery import celery_config
 from config.settings import Settings, SourceSettings
+from ktsync.lanes import Lane
+from worker.credential_step import credential_step
+from worker.keyqueues import release_step
+from worker.recovery.step import recovery_step
 from worker.retry import RetryPolicy
 from worker.runtime import RuntimeHolder
-from worker.schedule import Parked, ScheduleMover
+from worker.schedule import ScheduleMover, parked_step
 from worker.tasks import NOTIFY_TASK, AppSender, register_tasks
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
     retry = settings.retry
     return RetryPolicy(
-        max_attempts=retry.max_attempts, min_backoff=retry.min_backoff, max_backoff=retry.max_backoff
+        max_attempts=retry.max_attempts,
+        min_backoff=retry.min_backoff,
+        max_backoff=retry.max_backoff,
+        max_pause=settings.rate.max_pause,
     )
 
 
 def _schedule_mover_step(
     app: Celery, holder: RuntimeHolder, settings: Settings
 ) -> type[bootsteps.StartStopStep]:
-    """A consumer bootstep: every worker runs a mover for delayed tasks parked in Redis."""
+    """A consumer bootstep: every worker runs a mover for parked retries and deferred key queues."""
 
-    sender = AppSender(app, settings.worker.queue)
-
-    def publish(entry: Parked) -> None:
-        sender.send(entry.task, list(entry.args), dict(entry.kwargs), entry.id)
+    sender = AppSender(app, settings)
 
     class ScheduleMoverStep(bootsteps.StartStopStep):  # type: ignore[misc]
         requires = frozenset({"celery.worker.consumer.tasks:Tasks"})
 
         def start(self, parent: Any) -> None:
             runtime = holder.get()
-            self.mover = ScheduleMover(runtime.schedule, runtime.locks, publish)
+            steps = [
+                parked_step(runtime.schedule, sender.publish),
+                release_step(runtime.key_queues, sender.publish),
+            ]
+            self.mover = ScheduleMover(runtime.locks, steps)
             self.mover.start()
 
         def stop(self, parent: Any) -> None:
@@ -57,12 +65,15 @@ def create_app(
     app.conf.update(celery_config(settings))
 
     def notify(source: SourceSettings, payload: Mapping[str, Any]) -> None:
-        app.send_task(NOTIFY_TASK, args=[source.callback_url, dict(payload)], queue=settings.worker.queue)
+        app.send_task(NOTIFY_TASK, args=[source.callback_url, dict(payload)],
+                      queue=settings.worker.lane_queue(Lane.LIVE))  # fmt: skip
 
     holder = RuntimeHolder(settings, os.environ if env is None else env, notify)
     register_tasks(app, holder, policy or retry_policy(settings))
     app.ktsync_runtime = holder
     app.steps["consumer"].add(_schedule_mover_step(app, holder, settings))
+    app.steps["consumer"].add(recovery_step(holder, settings))
+    app.steps["consumer"].add(credential_step(holder, settings))
 
     def _close(**_: Any) -> None:
         holder.close()  # logs out of KlickTipp and closes pooled connections

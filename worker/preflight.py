@@ -1,7 +1,9 @@
-"""Check, before the first task, that the configuration fits the KlickTipp account.
+"""Check, before the first task, that the credential works and the configuration fits the account.
 
-A worker that cannot resolve its opt-in process, its mapped fields or the "CRM Contact ID" field
-refuses to start, so nothing is ever synced half-way.
+A worker whose credential KlickTipp refuses — checked with a real authenticated call at every start,
+never from a cache — or that cannot resolve its opt-in process, its mapped fields or the "CRM
+Contact ID" field refuses to start, so nothing is ever synced half-way and a misconfigured worker
+never takes a task.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from config.settings import Settings
+from worker.credentials import CredentialCheck
 from worker.reference import ReferenceData
 from worker.sync.mapping import MappingConfigError, resolve_mapping
 
@@ -41,3 +44,11 @@ def preflight(settings: Settings, reference: ReferenceData) -> None:
     problems = account_problems(settings, reference.fields(), reference.lists())
     if problems:
         raise PreflightError(problems)
+
+
+def startup_check(settings: Settings, reference: ReferenceData, credential: CredentialCheck) -> None:
+    """The worker's own credential first (one real call; ``AuthError`` when refused — then a refusal
+    this credential had is cleared, since it works), then the configuration against the account."""
+    credential.check()
+    credential.health.accept()
+    preflight(settings, reference)

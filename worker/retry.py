@@ -6,10 +6,12 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
+from config.model import RateSettings, RetrySettings
 from ktsync.contract import ContractError
 from worker.klicktipp.errors import AuthError, RateLimited
 from worker.locks import LockBusy
 from worker.ratelimit import Throttled
+from worker.ratelimit.gate import bounded
 from worker.sync.mapping import MappingConfigError, MappingError
 
 
@@ -22,9 +24,10 @@ class Action(StrEnum):
 class RetryPolicy:
     """How often and how patiently transient failures are retried."""
 
-    max_attempts: int = 8
-    min_backoff: float = 1.0
-    max_backoff: float = 300.0
+    max_attempts: int = RetrySettings.max_attempts
+    min_backoff: float = RetrySettings.min_backoff
+    max_backoff: float = RetrySettings.max_backoff
+    max_pause: float = RateSettings.max_pause  # cap of a server-chosen wait (Retry-After)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Decision:
     reason: str
     delay: float = 0.0
     counts: bool = True  # whether this retry uses up one of the task's attempts
+    asked: float | None = None  # the server-chosen wait, when the delay had to be capped below it
 
 
 def compute_backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
@@ -41,7 +45,15 @@ def compute_backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> fl
     return rng.uniform(0, ceiling)
 
 
-def _waiting(error: BaseException, rng: random.Random) -> Decision | None:
+def _server_wait(error: BaseException, policy: RetryPolicy) -> tuple[float | None, float | None]:
+    """The error's Retry-After capped by ``policy.max_pause``, and the value asked when it was capped."""
+    asked = getattr(error, "retry_after", None)
+    if not isinstance(asked, int | float):
+        return None, None
+    return bounded(asked, policy.max_pause), (asked if asked > policy.max_pause else None)
+
+
+def _waiting(error: BaseException, policy: RetryPolicy, rng: random.Random) -> Decision | None:
     """Waiting is not failing: a busy contact, a spent budget, or KlickTipp's 429 (which paused the
     account for every worker) send the task back for a while without using up an attempt."""
     if isinstance(error, LockBusy):
@@ -49,10 +61,10 @@ def _waiting(error: BaseException, rng: random.Random) -> Decision | None:
     if isinstance(error, Throttled):
         return Decision(Action.RETRY, "throttled", error.wait + rng.uniform(0, 0.5), counts=False)
     if isinstance(error, RateLimited):
+        wait, asked = _server_wait(error, policy)
         # Spread the wake-ups over a second after the pause instead of all at its end.
-        return Decision(
-            Action.RETRY, "rate_limited", (error.retry_after or 1.0) + rng.uniform(0, 1.0), counts=False
-        )
+        delay = (wait or 1.0) + rng.uniform(0, 1.0)
+        return Decision(Action.RETRY, "rate_limited", delay, counts=False, asked=asked)
     return None
 
 
@@ -62,7 +74,7 @@ def decide(error: BaseException, attempt: int, policy: RetryPolicy, rng: random.
     Errors say what they are through ``reason`` (a slug) and ``retryable``, as the KlickTipp client's
     errors do; anything without a reason is unexpected and dead-lettered with its traceback.
     """
-    waiting = _waiting(error, rng)
+    waiting = _waiting(error, policy, rng)
     if waiting is not None:
         return waiting
     if isinstance(error, ContractError):
@@ -81,6 +93,6 @@ def decide(error: BaseException, attempt: int, policy: RetryPolicy, rng: random.
         return Decision(Action.DEAD_LETTER, reason)
     if attempt >= policy.max_attempts:
         return Decision(Action.DEAD_LETTER, "retries_exhausted")
-    retry_after = getattr(error, "retry_after", None)
-    delay = retry_after if isinstance(retry_after, int | float) else compute_backoff(attempt, policy, rng)
-    return Decision(Action.RETRY, reason, delay)
+    wait, asked = _server_wait(error, policy)
+    delay = wait if wait is not None else compute_backoff(attempt, policy, rng)
+    return Decision(Action.RETRY, reason, delay, asked=asked)

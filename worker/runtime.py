@@ -11,24 +11,30 @@ from dataclasses import dataclass
 import redis
 
 from config.settings import Settings
+from ktsync.lanes import Lane
+from worker.credentials import CredentialCheck, RedisCredentialHealth, credential_id, verify
 from worker.crm import CrmFetcher, fetchers_from_env
 from worker.deadletter import Bounds, DeadLetterStore, RedisDeadLetterStore
 from worker.deletions import Deletions
 from worker.guards import Guards, RedisGuards
+from worker.keyqueues import KeyQueues, RedisKeyQueues
 from worker.klicktipp.auth import auth_from_env
 from worker.klicktipp.client import KlickTippClient
 from worker.klicktipp.http import CallRecord, Timeout
+from worker.lanemetrics import stage_latency
 from worker.locks import Locks, RedisLocks
 from worker.outbound import Outbound, RedisOutbound
 from worker.ratelimit import Limits, RedisRateLimiter, limiter_gate
 from worker.ratelimit.base import with_margin
-from worker.ratelimit.gate import pause_on_429
+from worker.ratelimit.gate import CallContext, pause_on_429
+from worker.recovery.keys import slot_prefix
 from worker.refcache import RedisReferenceCache
 from worker.reference import ReferenceData
 from worker.refresh import Refresh
 from worker.review import RedisReviewList, ReviewList
 from worker.schedule import RedisSchedule, Schedule
 from worker.service import ContactSync, Notify, SyncDeps
+from worker.session import WorkerSession
 from worker.state import RedisStateStore, StateStore
 from worker.stats import RedisStats, Stats
 from worker.telemetry import Telemetry
@@ -42,17 +48,28 @@ def account_key(env: Mapping[str, str]) -> str:
 
 def limits(settings: Settings) -> Limits:
     rate = settings.rate
-    return with_margin(rate.per_second, rate.burst, rate.max_in_flight)
+    return with_margin(rate.per_second, rate.burst, rate.max_in_flight, rate.bulk_share)
 
 
 MID_TASK_WAIT = 30.0  # seconds a task that already called KlickTipp waits in place for the budget
 
 
-def patience(settings: Settings, telemetry: Telemetry) -> Callable[[], float]:
-    """How long the current task may wait in place: short before its first call, long after."""
-    return lambda: (
-        settings.rate.max_wait if telemetry.calls_made() == 0 else max(settings.rate.max_wait, MID_TASK_WAIT)
-    )
+def call_context(settings: Settings, telemetry: Telemetry) -> Callable[[], CallContext]:
+    """Who the current call is for: the task's lane, and whether it already made a call (then it goes
+    first, and waits longer in place: deferring it would repeat its calls)."""
+
+    def context() -> CallContext:
+        followup = telemetry.calls_made() > 0
+        wait = settings.rate.max_wait
+        return CallContext(telemetry.lane(), followup, max(wait, MID_TASK_WAIT) if followup else wait)
+
+    return context
+
+
+def defer_spacing(settings: Settings) -> float:
+    """Seconds between two releases of one fairness key's deferred tasks: one token's time."""
+    rate = settings.rate.per_second
+    return 1.0 / rate if rate > 0 else 0.0
 
 
 def dead_letter_bounds(settings: Settings) -> Bounds:
@@ -70,6 +87,8 @@ def observers(*each: Callable[[CallRecord], None]) -> Callable[[CallRecord], Non
 @dataclass
 class WorkerRuntime:
     settings: Settings
+    account: str
+    session: WorkerSession
     client: KlickTippClient
     reference: ReferenceData
     sync: ContactSync
@@ -86,34 +105,49 @@ class WorkerRuntime:
     refresh: Refresh
     fetchers: Mapping[str, CrmFetcher]
     telemetry: Telemetry
+    key_queues: KeyQueues
+    credential: CredentialCheck
 
     @classmethod
-    def build(cls, settings: Settings, env: Mapping[str, str], notify: Notify | None = None) -> WorkerRuntime:
+    def build(
+        cls,
+        settings: Settings,
+        env: Mapping[str, str],
+        notify: Notify | None = None,
+        *,
+        session: WorkerSession | None = None,
+    ) -> WorkerRuntime:
+        session = session or WorkerSession.new()
         store = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
         prefix = settings.key_prefix
-        limiter, account = RedisRateLimiter(store, prefix), account_key(env)
+        live_queue = settings.broker_prefix + settings.worker.lane_queue(Lane.LIVE)
+        limiter, account = RedisRateLimiter(store, prefix, live_queue=live_queue), account_key(env)
         telemetry = Telemetry(store, prefix)
         limited = settings.rate.per_second > 0  # 0: no limiter (benchmarks, budgets known to be unlimited)
-        gate = limiter_gate(limiter, account, limits(settings), max_wait=patience(settings, telemetry),
-                            on_wait=telemetry.waited) if limited else None  # fmt: skip
+        gate = limiter_gate(limiter, account, limits(settings), context=call_context(settings, telemetry),
+                            on_wait=telemetry.waited, token_prefix=slot_prefix(session.id, os.getpid())) if limited else None  # fmt: skip
+        pause = [pause_on_429(limiter, account, max_pause=settings.rate.max_pause)] if limited else []
         client = KlickTippClient(
             auth_from_env(env),
             base_url=settings.klicktipp.base_url,
             timeout=Timeout(connect=settings.klicktipp.connect_timeout, read=settings.klicktipp.read_timeout),
             gate=gate,
-            observer=observers(*([pause_on_429(limiter, account)] if limited else []), telemetry.call),
+            observer=observers(*pause, telemetry.call),
         )
-        locks = RedisLocks(store, prefix)
+        locks = RedisLocks(store, prefix, session=session.id)
+        credential = credential_id(env)
         reference = ReferenceData(
             client, RedisReferenceCache(store, prefix), locks, ttl=settings.klicktipp.reference_ttl
         )
-        state = RedisStateStore(store, prefix)
+        state = RedisStateStore(store, prefix, session=session.id)
         outbound = RedisOutbound(store, prefix, settings.sync.outbound_maxlen)
         review = RedisReviewList(store, prefix)
         deps = SyncDeps(client, reference, state, outbound, settings)
         sync, fetchers = ContactSync(deps, notify), fetchers_from_env(env)
         return cls(
             settings=settings,
+            account=account,
+            session=session,
             client=client,
             reference=reference,
             sync=sync,
@@ -126,19 +160,33 @@ class WorkerRuntime:
             outbound=outbound,
             locks=locks,
             schedule=RedisSchedule(store, prefix),
-            guards=RedisGuards(store, prefix),
+            guards=RedisGuards(store, prefix, credential=credential),
             refresh=Refresh(deps, sync, fetchers),
             fetchers=fetchers,
             telemetry=telemetry,
+            key_queues=RedisKeyQueues(store, prefix),
+            credential=CredentialCheck(
+                RedisCredentialHealth(store, prefix, credential), lambda: verify(client)
+            ),
         )
 
-    def finish(self, task_id: str, outcomes: Iterable[str], *, forget: bool = False) -> None:
-        """End of a task attempt: the delivery guard, outcome counters and telemetry in one round trip."""
+    def finish(
+        self,
+        task_id: str,
+        outcomes: Iterable[str],
+        *,
+        forget: bool = False,
+        latency: tuple[Lane, float] | None = None,
+    ) -> None:
+        """End of a task attempt: the delivery guard, outcome counters, telemetry and (for an applied
+        change) its latency since enqueue, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        RedisGuards(pipe, self.settings.key_prefix).finished(task_id)
+        RedisGuards(pipe, self.settings.key_prefix).finished(task_id)  # (its credential is not read here)
         stats = RedisStats(pipe, self.settings.key_prefix)
         for outcome in outcomes:
             stats.incr(outcome)
+        if latency is not None:
+            stage_latency(pipe, self.settings.key_prefix, *latency)
         self.telemetry.end(pipe, forget=forget)
         pipe.execute()
 
@@ -152,10 +200,19 @@ class WorkerRuntime:
 class RuntimeHolder:
     """One runtime per process: a forked pool child builds its own (sockets must not cross fork)."""
 
-    def __init__(self, settings: Settings, env: Mapping[str, str], notify: Notify | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        env: Mapping[str, str],
+        notify: Notify | None = None,
+        *,
+        session: WorkerSession | None = None,
+    ) -> None:
         self._settings = settings
         self._env = dict(env)
         self._notify = notify
+        # One session for the worker: pool children forked from it hold locks on its behalf.
+        self.session = session or WorkerSession.new()
         self._lock = threading.Lock()
         self._runtime: WorkerRuntime | None = None
         self._pid = 0
@@ -164,7 +221,9 @@ class RuntimeHolder:
         if self._runtime is None or self._pid != os.getpid():
             with self._lock:
                 if self._runtime is None or self._pid != os.getpid():
-                    self._runtime = WorkerRuntime.build(self._settings, self._env, self._notify)
+                    self._runtime = WorkerRuntime.build(
+                        self._settings, self._env, self._notify, session=self.session
+                    )
                     self._pid = os.getpid()
         return self._runtime
 

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -25,29 +25,39 @@ from worker.locks import Locks
 log = logging.getLogger(__name__)
 
 MOVER_LOCK = "schedule-mover"
-MOVER_INTERVAL = 1.0
+# Deferred work is released at its budget's pace, so the mover looks often (one cheap call per tick).
+MOVER_INTERVAL = 0.2
 BATCH = 500
 
 
 @dataclass(frozen=True)
 class Parked:
-    """A task to publish again later, exactly as it would have been retried."""
+    """A task to publish again later, exactly as it would have been retried.
+
+    ``queue`` is the queue it came from (its lane; empty in entries written before lanes: the live
+    queue), ``enqueued_at`` the time its message was first enqueued (for latency and queue ages)."""
 
     task: str
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     id: str = ""
+    queue: str = ""
+    enqueued_at: float | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"task": self.task, "args": list(self.args), "kwargs": dict(self.kwargs), "id": self.id},
-            sort_keys=True,
-        )
+        data: dict[str, Any] = {"task": self.task, "args": list(self.args), "kwargs": dict(self.kwargs),
+                                "id": self.id}  # fmt: skip
+        if self.queue:
+            data["queue"] = self.queue
+        if self.enqueued_at is not None:
+            data["enqueued_at"] = self.enqueued_at
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Parked:
         data = json.loads(raw)
-        return cls(data["task"], tuple(data["args"]), data["kwargs"], data["id"])
+        return cls(data["task"], tuple(data["args"]), data["kwargs"], data["id"], data.get("queue", ""),
+                   data.get("enqueued_at"))  # fmt: skip
 
 
 class Schedule(Protocol):
@@ -110,10 +120,15 @@ def move_due(schedule: Schedule, publish: Callable[[Parked], None], now: float) 
 
 
 class ScheduleMover:
-    """A daemon thread moving due entries back to the queue; one mover at a time across workers."""
+    """A daemon thread moving due entries back to their queue; one mover at a time across workers.
 
-    def __init__(self, schedule: Schedule, locks: Locks, publish: Callable[[Parked], None]) -> None:
-        self._schedule, self._locks, self._publish = schedule, locks, publish
+    Each tick runs every ``step`` (parked retries, deferred key queues...) under one leased lock; a
+    step returns how many tasks it moved."""
+
+    def __init__(
+        self, locks: Locks, steps: Sequence[Callable[[], int]], *, interval: float = MOVER_INTERVAL
+    ) -> None:
+        self._locks, self._steps, self._interval = locks, steps, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ktsync-schedule-mover", daemon=True)
 
@@ -129,15 +144,20 @@ class ScheduleMover:
         if token is None:
             return 0
         try:
-            return move_due(self._schedule, self._publish, time.time())
+            return sum(step() for step in self._steps)
         finally:
             self._locks.release(MOVER_LOCK, token)
 
     def _run(self) -> None:
-        while not self._stop.wait(MOVER_INTERVAL):
+        while not self._stop.wait(self._interval):
             try:
                 moved = self.tick()
                 if moved:
-                    log.info("schedule: %d delayed task(s) back on the queue", moved)
+                    log.debug("schedule: %d delayed task(s) back on their queue", moved)
             except redis.RedisError as exc:  # Redis restarting: try again next tick
                 log.warning("schedule mover: %s", exc)
+
+
+def parked_step(schedule: Schedule, publish: Callable[[Parked], None]) -> Callable[[], int]:
+    """The mover's step for parked retries (due by this host's clock, as they were parked)."""
+    return lambda: move_due(schedule, publish, time.time())

@@ -8,6 +8,7 @@ as a failure.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import socket
 import time
@@ -21,6 +22,7 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 
+from config.settings import Settings
 from ktsync.contract import (
     TASK_NAMES,
     ContactChanged,
@@ -32,11 +34,14 @@ from ktsync.contract import (
     MessageType,
     parse_message,
 )
+from ktsync.lanes import DEFAULT_LANE, Lane, fairness_key
 from producers.enqueue import ENQUEUED_AT_HEADER, summary
+from worker.credentials import Verdict
 from worker.deadletter import DeadLetter
+from worker.klicktipp.errors import AuthError
 from worker.reconcile import reconcile
 from worker.retry import Action, RetryPolicy, decide
-from worker.runtime import RuntimeHolder, WorkerRuntime
+from worker.runtime import RuntimeHolder, WorkerRuntime, defer_spacing
 from worker.schedule import Parked
 from worker.service import SyncOutcome
 
@@ -90,10 +95,10 @@ class CallbackFailed(Exception):
     retry_after: float | None = None
 
 
-class AuthCircuitOpen(Exception):
-    """KlickTipp refused the credentials a moment ago; no task tries again until the breaker closes."""
+class CredentialRefused(Exception):
+    """This worker's credential is marked refused: its tasks wait for healthy workers."""
 
-    reason = "auth"
+    reason = "credential_refused"
 
 
 class PoisonMessage(Exception):
@@ -103,24 +108,39 @@ class PoisonMessage(Exception):
         super().__init__(f"delivered {deliveries} times without an attempt finishing: it kills its worker")
 
 
-AUTH_BREAKER_SECONDS = 60.0
 # Redis (ktsync's state and the broker) unreachable, e.g. restarting: no fault of the message.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 
 class AppSender:
-    """Publishes tasks on the app's broker, on ktsync's queue (for replays, reconciliation, the schedule)."""
+    """Publishes tasks on the app's broker, on a lane's queue (for replays, reconciliation, the schedule)."""
 
-    def __init__(self, app: Celery, queue: str) -> None:
-        self._app, self._queue = app, queue
+    def __init__(self, app: Celery, settings: Settings, lane: Lane = DEFAULT_LANE) -> None:
+        self._app, self._worker, self._lane = app, settings.worker, lane
 
-    def send(self, task: str, args: list[Any], kwargs: dict[str, Any], task_id: str) -> str:
+    def send(
+        self,
+        task: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        task_id: str,
+        *,
+        queue: str = "",
+        enqueued_at: float | None = None,
+    ) -> str:
+        """``queue`` overrides the sender's lane; ``enqueued_at`` keeps a message's first enqueue time."""
         described = summary(args[0]) if args and isinstance(args[0], Mapping) else task
         result = self._app.send_task(
-            task, args=args, kwargs=kwargs, task_id=task_id or None, queue=self._queue,
-            argsrepr=described, kwargsrepr="", headers={ENQUEUED_AT_HEADER: time.time()},
+            task, args=args, kwargs=kwargs, task_id=task_id or None,
+            queue=queue or self._worker.lane_queue(self._lane), argsrepr=described, kwargsrepr="",
+            headers={ENQUEUED_AT_HEADER: time.time() if enqueued_at is None else enqueued_at},
         )  # fmt: skip
         return str(result.id)
+
+    def publish(self, entry: Parked) -> None:
+        """Publish a parked or deferred task to its queue (entries from before lanes: the live queue)."""
+        self.send(entry.task, list(entry.args), dict(entry.kwargs), entry.id,
+                  queue=entry.queue or self._worker.lane_queue(Lane.LIVE), enqueued_at=entry.enqueued_at)  # fmt: skip
 
 
 def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> None:
@@ -137,7 +157,7 @@ def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> N
             dead_letters=runtime.dead_letters,
             settings=runtime.settings,
             crm_sources=set(runtime.fetchers),
-            sender=AppSender(app, runtime.settings.worker.queue),
+            sender=AppSender(app, runtime.settings, Lane.BULK),
         )
         log.info("reconcile: %d re-fetched from CRMs, %d status checks, %d dead letters replayed",
                  report.refetched, report.status_checks, report.replayed)  # fmt: skip
@@ -181,7 +201,7 @@ def _register_message_task(
 
 
 class Attempt:
-    """One delivery of a task: its message, how many attempts failed before, and what to do next."""
+    """One delivery of a task: its message, its lane, how many attempts failed before, what to do next."""
 
     def __init__(
         self,
@@ -195,27 +215,45 @@ class Attempt:
         self.failures, self.replay_of = failures, replay_of
         self.number = failures + 1
         self.id = str(task.request.id)
+        delivery = task.request.delivery_info or {}
+        # The lane is the queue the message came from: producers in any language only pick a queue.
+        self.lane = runtime.settings.worker.lane_of(delivery.get("routing_key"))
+        self.queue = runtime.settings.worker.lane_queue(self.lane)
+        self.enqueued_at = enqueued_at(task.request)
+
+    def _later_kwargs(self, failures: int) -> dict[str, Any]:
+        return {"failures": failures, **({"replay_of": self.replay_of} if self.replay_of else {})}
+
+    def _entry(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Parked:
+        return Parked(str(self.task.name), args, kwargs, self.id, self.queue, self.enqueued_at)
 
     def later(self, delay: float, failures: int, args: tuple[Any, ...] | None = None) -> dict[str, Any]:
         """Run again after ``delay``: a broker countdown when short, the Redis schedule when long."""
         args = args if args is not None else (self.message,)
-        kwargs: dict[str, Any] = {
-            "failures": failures,
-            **({"replay_of": self.replay_of} if self.replay_of else {}),
-        }
+        kwargs = self._later_kwargs(failures)
         if delay <= self.runtime.settings.retry.max_broker_countdown:
             described = summary(self.message) if isinstance(self.message, Mapping) else ""
+            headers = {ENQUEUED_AT_HEADER: self.enqueued_at} if self.enqueued_at is not None else {}
             try:
-                raise self.task.retry(
-                    args=list(args), kwargs=kwargs, countdown=delay, argsrepr=described, kwargsrepr=""
-                )
+                raise self.task.retry(args=list(args), kwargs=kwargs, countdown=delay, argsrepr=described,
+                                      kwargsrepr="", queue=self.queue, headers=headers)  # fmt: skip
             except Reject as failed:  # the broker did not take the retry; Celery's Reject would drop the task
                 if not isinstance(failed.reason, (OperationalError, *REDIS_DOWN)):
                     raise
                 raise Reject(failed.reason, requeue=True) from failed
-        self.runtime.schedule.park(Parked(str(self.task.name), args, kwargs, self.id), time.time() + delay)
+        self.runtime.schedule.park(self._entry(args, kwargs), time.time() + delay)
         self.runtime.stats.incr("parked")
         return {"status": "parked", "delay": delay}
+
+    def defer(self, delay: float) -> dict[str, Any]:
+        """Wait for the budget out of the worker slot: in the key queue of this task's fairness key,
+        released in turn, at the budget's pace (see :mod:`worker.keyqueues`). No attempt is used up."""
+        runtime = self.runtime
+        key = fairness_key(runtime.account, self.lane)
+        entry = self._entry((self.message,), self._later_kwargs(self.failures))
+        due = runtime.key_queues.defer(key, entry, delay=delay, spacing=defer_spacing(runtime.settings))
+        runtime.stats.incr("deferred")
+        return {"status": "deferred", "delay": round(max(0.0, due - time.time()), 3), "lane": self.lane.value}
 
     def dead_letter(self, exc: Exception, reason: str) -> None:
         _dead_letter(
@@ -233,28 +271,31 @@ def execute(attempt: Attempt, handler: Handler, *, policy: RetryPolicy, rng: ran
     """Run one attempt; wait, retry or dead-letter as the situation and :func:`decide` say."""
     runtime, started = attempt.runtime, time.perf_counter()
     runtime.telemetry.begin(
-        str(attempt.message.get("source", "")), str(attempt.message.get("crm_contact_id", ""))
+        str(attempt.message.get("source", "")), str(attempt.message.get("crm_contact_id", "")), attempt.lane
     )
     runtime.telemetry.note("event", type=attempt.message.get("type"), task=attempt.id, attempt=attempt.number,
                            replay_of=attempt.replay_of)  # fmt: skip
     counted: list[str] = []
     forget = False
+    latency: tuple[Lane, float] | None = None
     try:
-        deliveries, breaker_open = runtime.guards.admit(attempt.id)
+        deliveries, refused = runtime.guards.admit(attempt.id)
         try:
             if deliveries > runtime.settings.deadletter.max_deliveries:
                 raise PoisonMessage(deliveries)
-            if breaker_open:
-                raise AuthCircuitOpen("KlickTipp refused the credentials moments ago")
+            if refused:
+                raise CredentialRefused("KlickTipp refuses this worker's credentials")
             outcome = handler(runtime, parse_message(attempt.message))
         except REDIS_DOWN:
             raise  # not the message's failure: the task requeues it (see _register_message_task)
         except Exception as exc:
             return _failed(attempt, exc, started, policy=policy, rng=rng)
         counted, forget = _succeeded(attempt, outcome)
+        if attempt.enqueued_at is not None:
+            latency = (attempt.lane, time.time() - attempt.enqueued_at)
         _log_outcome(attempt.task, attempt.message, outcome.status, attempt.number, runtime, started)
     finally:
-        runtime.finish(attempt.id, counted, forget=forget)
+        runtime.finish(attempt.id, counted, forget=forget, latency=latency)
     for call in outcome.plan:
         log.info("dry run %s: %s", attempt.message.get("crm_contact_id", ""), call.describe())
     return {"status": outcome.status, "klicktipp_id": outcome.klicktipp_id}
@@ -276,25 +317,49 @@ def _failed(
     attempt: Attempt, exc: Exception, started: float, *, policy: RetryPolicy, rng: random.Random
 ) -> dict[str, Any]:
     runtime = attempt.runtime
+    if isinstance(exc, CredentialRefused | AuthError):
+        _refused(attempt, exc)  # raises Reject unless KlickTipp refused only this operation
     decision = decide(exc, attempt.number, policy, rng)
+    if decision.asked is not None:
+        log.warning("task=%s id=%s: KlickTipp asked to wait %gs; waiting %gs (rate.max_pause)",
+                    attempt.task.name, attempt.id, decision.asked, decision.delay)  # fmt: skip
     if decision.action is Action.RETRY and not decision.counts:
         # Waiting (busy contact, spent budget, KlickTipp's 429): not a failure, not worth a log line each.
         runtime.stats.incr(decision.reason)
+        if decision.reason == "lock_busy":
+            return attempt.later(decision.delay, attempt.failures)
         if decision.reason == "throttled":
             runtime.telemetry.throttled()
-        return attempt.later(decision.delay, attempt.failures)
+        return attempt.defer(decision.delay)
     _log_outcome(attempt.task, attempt.message, decision.action.value, attempt.number, runtime, started,
                  reason=decision.reason)  # fmt: skip
     if decision.action is Action.RETRY:
         runtime.stats.incr("retried")
         return attempt.later(decision.delay, attempt.number)
-    if decision.reason == "auth" and not isinstance(exc, AuthCircuitOpen):
-        runtime.guards.open_auth_breaker(AUTH_BREAKER_SECONDS)
-        runtime.stats.incr("auth_alarm")
-        log.error("ALARM: KlickTipp refused the credentials (%s); tasks are dead-lettered as 'auth' for %.0fs. "
-                  "Fix KLICKTIPP_* and run `ktsync dlq replay --reason auth`.", exc, AUTH_BREAKER_SECONDS)  # fmt: skip
     attempt.dead_letter(exc, decision.reason)
     return {"status": "dead_lettered", "reason": decision.reason}
+
+
+def _refused(attempt: Attempt, exc: Exception) -> None:
+    """KlickTipp refused a call (after one re-login), or this worker's credential is known refused.
+
+    Unless one real call shows the credential works — then only this operation was refused, and the
+    task is dead-lettered as ``auth`` by the caller — the task goes back to its queue for a healthy
+    worker (never dead-lettered for another worker's bad password), and this worker steps aside."""
+    runtime = attempt.runtime
+    if isinstance(exc, AuthError):
+        verdict, newly = runtime.credential.judge(exc)
+        if verdict is Verdict.OPERATION:
+            return
+        if newly:
+            runtime.stats.incr("auth_alarm")
+            log.error("ALARM: KlickTipp refuses this worker's credentials (%s); its tasks go back to the queue "
+                      "for healthy workers. Fix KLICKTIPP_* for this worker.", exc)  # fmt: skip
+    runtime.stats.incr("requeued_credential")
+    log.warning(
+        "task=%s id=%s requeued: this worker's credentials are refused", attempt.task.name, attempt.id
+    )
+    raise Reject(exc, requeue=True)
 
 
 def _dead_letter(
@@ -333,6 +398,18 @@ def _error_details(exc: Exception, reason: str) -> dict[str, Any]:
     if reason == "unexpected":
         details["traceback"] = "".join(traceback.format_exception(exc))
     return details
+
+
+def enqueued_at(request: Any) -> float | None:
+    """When the message was first enqueued (the ``ktsync_enqueued_at`` header), None when it does not say."""
+    value: Any = getattr(request, ENQUEUED_AT_HEADER, None)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get(ENQUEUED_AT_HEADER)
+    try:
+        stamp = float(value)
+    except (TypeError, ValueError):
+        return None
+    return stamp if math.isfinite(stamp) else None
 
 
 def _log_outcome(

@@ -5,6 +5,7 @@ Key layout (``{p}`` the key prefix):
 * ``{p}:metrics:calls``   hash: ``{operation}|{status}`` -> count (status ``none`` when no answer came)
 * ``{p}:metrics:limiter`` hash: ``waits`` (calls that waited for the budget), ``wait_seconds`` (total),
   ``throttled`` (tasks requeued because the wait would have been long)
+* calls per lane: see :mod:`worker.lanemetrics`
 * ``{p}:timeline:{source}:{crm_contact_id}`` list, newest first, capped: the contact's history
   (events received, KlickTipp calls with their result, outcomes, dead letters, replays)
 """
@@ -21,7 +22,9 @@ from typing import Any, cast
 
 import redis
 
+from ktsync.lanes import Lane
 from worker.klicktipp.http import CallRecord
+from worker.lanemetrics import stage_calls
 
 TIMELINE_CAP = 200
 TIMELINE_TTL = 90 * 24 * 3600
@@ -32,6 +35,7 @@ class _Task:
     """What one task recorded so far (written to Redis once, when it ends)."""
 
     contact: tuple[str, str] | None
+    lane: Lane = Lane.LIVE
     entries: list[str] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
 
@@ -52,9 +56,14 @@ class Telemetry:
         self._clock = clock
         self._local = threading.local()
 
-    def begin(self, source: str, crm_contact_id: str) -> None:
-        """The current thread now works for this contact (until ``end``)."""
-        self._local.task = _Task((source, crm_contact_id) if source and crm_contact_id else None)
+    def begin(self, source: str, crm_contact_id: str, lane: Lane = Lane.LIVE) -> None:
+        """The current thread now works for this contact, in this lane (until ``end``)."""
+        self._local.task = _Task((source, crm_contact_id) if source and crm_contact_id else None, lane)
+
+    def lane(self) -> Lane:
+        """The lane of the current task (live outside a task)."""
+        task = self._task()
+        return task.lane if task is not None else Lane.LIVE
 
     def _task(self) -> _Task | None:
         task: _Task | None = getattr(self._local, "task", None)
@@ -96,6 +105,7 @@ class Telemetry:
             return
         for name, count in task.calls.items():
             pipe.hincrby(f"{self._p}:metrics:calls", name, count)
+        stage_calls(pipe, self._p, task.lane, sum(task.calls.values()), self._clock())
         if task.contact is None:
             return
         key = timeline_key(self._p, *task.contact)

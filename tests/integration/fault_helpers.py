@@ -7,6 +7,8 @@ and may restart. Whatever a helper starts, it stops in ``finally``.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import subprocess
@@ -14,17 +16,21 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 import yaml
 
 from config.settings import Settings
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
+from ktsync.broker import UNACKED_KEY, key_queue_registry, sub_queues
 from ktsync.redis_server import find_redis_server, free_port
-from tests.integration.sync_helpers import LIFECYCLE, LIST, Outcomes, upsert, wait_for
+from tests.integration.sync_helpers import LIFECYCLE, LIST, SOURCE, Outcomes, upsert, wait_for
 from worker.deadletter import DeadLetterStore
+from worker.recovery import live_sessions
+from worker.telemetry import read_timeline
 
 STOP_TIMEOUT = 10.0
 BATCH_TAGS = frozenset({LIFECYCLE.format("lead"), LIST.format("Newsletter")})
@@ -41,7 +47,7 @@ def tune(path: Path, **sections: Mapping[str, Any]) -> Path:
 
 def batch(size: int, *, name: str = "c", start: int = 0) -> list[dict[str, Any]]:
     """``size`` new contacts, each with the two tags of :data:`BATCH_TAGS`."""
-    tags = {"lifecyclestage": "lead", "lists": ["Newsletter"]}
+    tags: dict[str, Any] = {"lifecyclestage": "lead", "lists": ["Newsletter"]}
     return [
         upsert(f"{name}{i}", f"{name}{i}@faults.example", firstname=f"N{i}", **tags)
         for i in range(start, start + size)
@@ -74,20 +80,68 @@ def reasons(store: DeadLetterStore) -> Counter[str]:
     return Counter(letter.reason for letter in store.list(limit=10_000))
 
 
-def broker_keys(settings: Settings) -> tuple[str, str]:
-    """The queue (a list) and kombu's hash of delivered but unacknowledged messages."""
-    return settings.broker_prefix + settings.worker.queue, settings.broker_prefix + "unacked"
+def broker_queues(settings: Settings) -> list[str]:
+    """Every broker list ktsync's workers consume: each consumed queue (lanes and the pre-lane queue)
+    and its priority lists."""
+    return [
+        settings.broker_prefix + name
+        for queue in settings.worker.consumed_queues
+        for name in sub_queues(queue)
+    ]
+
+
+def unacked_key(settings: Settings) -> str:
+    """Kombu's hash of delivered but unacknowledged messages."""
+    return settings.broker_prefix + UNACKED_KEY
+
+
+def pending(client: redis.Redis, settings: Settings) -> int:
+    """Messages waiting in any consumed queue."""
+    return sum(int(client.llen(name)) for name in broker_queues(settings))
 
 
 def all_done(client: redis.Redis, settings: Settings, outcomes: Outcomes, total: int) -> bool:
-    """Every task finished at least once, and nothing is left queued, in flight or scheduled."""
-    queue, unacked = broker_keys(settings)
+    """Every task finished at least once, and nothing is left queued, in flight, deferred or scheduled."""
     return (
         outcomes.finished() >= total
-        and client.llen(queue) == 0
-        and client.hlen(unacked) == 0
+        and pending(client, settings) == 0
+        and client.hlen(unacked_key(settings)) == 0
         and client.zcard(f"{settings.key_prefix}:schedule") == 0
+        and client.scard(key_queue_registry(settings.key_prefix)) == 0
     )
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A task delivered to a worker and not acknowledged: what kombu's unacked hash knows of it."""
+
+    tag: str
+    task_id: str
+    queue: str
+    crm_contact_id: str
+
+
+def in_flight(client: redis.Redis, settings: Settings) -> list[InFlight]:
+    """The tasks of ktsync's queues delivered to some worker and not acknowledged yet."""
+    queues, found = set(settings.worker.consumed_queues), []
+    for tag, raw in cast(dict[bytes, bytes], client.hgetall(unacked_key(settings))).items():
+        payload, _exchange, queue = json.loads(raw)
+        if queue in queues:
+            args = json.loads(base64.b64decode(payload["body"]))[0]
+            contact = str(args[0].get("crm_contact_id", "")) if args and isinstance(args[0], dict) else ""
+            found.append(InFlight(tag.decode(), payload["headers"]["id"], queue, contact))
+    return found
+
+
+def finished_since(client: redis.Redis, settings: Settings, crm_contact_id: str, since: float) -> bool:
+    """Whether a task for the contact ended (its timeline has an outcome) after ``since`` (Unix time)."""
+    timeline = read_timeline(client, settings.key_prefix, SOURCE, crm_contact_id)
+    return any(entry["kind"] == "outcome" and entry["at"] > since for entry in timeline)
+
+
+def sessions(client: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
+    """The workers whose heartbeat is current (see :func:`worker.recovery.live_sessions`)."""
+    return live_sessions(client, settings.key_prefix)
 
 
 # -- a `ktsync worker` process ------------------------------------------------------------------------

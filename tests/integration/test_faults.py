@@ -288,36 +288,3 @@ def test_malformed_answers_are_retried_until_every_contact_is_synced_once(
     assert counts["retried"] > 0, counts
     assert stores.dead_letters.count() == 0, reasons(stores.dead_letters)
     assert_each_synced_once(fake, messages)
-
-
-# -- failures that retrying cannot fix: dead-lettered, with an alarm -----------------------------------
-
-
-@pytest.mark.parametrize("extra_env", [{"KLICKTIPP_PASSWORD": "wrong"}], ids=["wrong_password"])
-def test_refused_credentials_dead_letter_every_task_as_auth_with_an_alarm_and_few_logins(
-    worker: Celery,
-    fake: FakeControl,
-    producer: Producer,
-    outcomes: Outcomes,
-    stores: Stores,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # Given a wrong KlickTipp password
-    messages = batch(20)
-
-    # When a batch is enqueued
-    producer.enqueue_many(messages)
-    counts = outcomes.wait(20, timeout=30)
-
-    # Then every task is dead-lettered as an auth problem, and nothing reached KlickTipp
-    assert counts["dead_lettered"] == 20, counts
-    assert reasons(stores.dead_letters) == {"auth": 20}
-    assert not [c for c in fake.state()["contacts"] if c["email"].endswith("@faults.example")]
-    # And an alarm was raised in the metrics and the logs
-    assert counts["auth_alarm"] >= 1, counts
-    alarms = [r for r in caplog.records if r.levelno == logging.ERROR and r.getMessage().startswith("ALARM")]
-    assert alarms
-    assert "wrong" not in alarms[0].getMessage()  # never the password
-    # And the breaker kept the worker from trying to log in for every task (at most once per thread)
-    logins = calls_of(fake, LOGIN)
-    assert 1 <= len(logins) <= 4, len(logins)

@@ -11,8 +11,8 @@ import redis
 
 from config.settings import Settings
 from producers import Producer
+from worker.credentials import RedisCredentialHealth, credential_id
 from worker.deadletter import Bounds, DeadLetter, RedisDeadLetterStore
-from worker.guards import RedisGuards
 from worker.klicktipp.http import CallRecord
 from worker.ratelimit import Limits, RedisRateLimiter
 from worker.runtime import account_key, limits
@@ -74,7 +74,7 @@ def seed(client: redis.Redis, settings: Settings, env: Mapping[str, str]) -> See
     one_hour = Limits(configured.rate, configured.burst, configured.max_in_flight, lease=3600)
     assert limiter.acquire(account, one_hour, "slot-1").granted
     limiter.pause(account, 300)
-    RedisGuards(client, p).open_auth_breaker(300)
+    RedisCredentialHealth(client, p, credential_id(env)).refuse("api.tag.index: HTTP 401")
     before = time.time()
     with Producer(settings) as producer:
         producer.enqueue_many([upsert("crm-p1", "p1@shop.example"), upsert("crm-p2", "p2@shop.example")])

@@ -9,6 +9,7 @@ import pytest
 import requests
 from celery import Celery
 
+from config.settings import Settings
 from tests.ops.conftest import Service, ktsync
 
 AUTH = ("ops", "flower-test-secret")
@@ -74,3 +75,22 @@ def test_unauthenticated_is_an_explicit_choice(redis_client: object, service: Ca
     response = requests.get(f"{base}/metrics", timeout=5)
     assert response.status_code == 200
     assert "flower_events_total" in response.text
+
+
+def test_flower_shows_each_lane_queue_the_workers_read(
+    celery_worker: Celery, service: Callable[..., Service], settings: Settings
+) -> None:
+    # Given Flower and a ktsync worker
+    base = start_flower(service)
+
+    # Then Flower's broker view lists every queue the worker reads: the live lane, the queue from
+    # before lanes, the bulk lane (with their depths)
+    deadline, names = time.monotonic() + 30, []
+    while time.monotonic() < deadline:
+        response = requests.get(f"{base}/api/queues/length", auth=AUTH, timeout=10)
+        assert response.status_code == 200
+        names = [queue["name"] for queue in response.json()["active_queues"]]
+        if names:
+            break
+        time.sleep(0.3)
+    assert sorted(names) == sorted(settings.worker.consumed_queues), names

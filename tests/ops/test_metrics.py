@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.settings import Settings
+from ktsync.lanes import Lane
 from ktsync.metrics import METRICS, RedisCollector
 from tests.ops.conftest import Service
 from tests.ops.seed import CRM_ID, EMAIL, seed
@@ -84,7 +85,7 @@ def test_the_exporter_serves_what_workers_and_producers_recorded(
     assert ("ktsync_dead_letters", frozenset({("reason", "mapping"), ("code", "none")})) not in samples
     assert value(samples, "ktsync_dead_letters_evicted_total") == 1
     # ... the queue (found under the broker prefix), its oldest message's age, and the parked retries
-    queue = settings.worker.queue
+    queue = settings.worker.lane_queue(Lane.LIVE)
     assert value(samples, "ktsync_queue_pending", queue=queue) == 2
     assert value(samples, "ktsync_queue_in_flight", queue=queue) == 0
     assert value(samples, "ktsync_queue_scheduled", queue=queue) == 0
@@ -92,6 +93,17 @@ def test_the_exporter_serves_what_workers_and_producers_recorded(
     assert 0 <= age <= scraped_at - seeded.enqueued_before
     assert value(samples, "ktsync_schedule_parked") == 2
     assert value(samples, "ktsync_schedule_overdue") == 1
+    # ... and the same per lane, with the calls each lane's tasks made and their latency
+    assert value(samples, "ktsync_lane_pending", lane="live") == 2
+    assert value(samples, "ktsync_lane_pending", lane="bulk") == 0
+    assert value(samples, "ktsync_lane_deferred", lane="bulk") == 0
+    assert 0 <= value(samples, "ktsync_lane_oldest_pending_age_seconds", lane="live") <= age + 1
+    assert value(samples, "ktsync_lane_klicktipp_calls_total", lane="live") == 0
+    assert value(samples, "ktsync_sync_latency_seconds_count", lane="bulk") == 0
+    # ... and crash recovery (nothing to reclaim here, no worker heartbeating)
+    assert value(samples, "ktsync_reclaimed_total") == 0
+    assert value(samples, "ktsync_recovery_released_total", what="locks") == 0
+    assert value(samples, "ktsync_workers_alive") == 0
 
     # And no personal data: no address, no CRM id, no account name
     for private in (
@@ -123,6 +135,7 @@ def test_every_metric_has_a_help_text_and_the_ktsync_prefix(
     # And an empty queue has age 0, so an alert on the age never fires on an idle system
     samples = parse(generate_latest(_registry(redis_client, settings)).decode())
     assert value(samples, "ktsync_queue_oldest_pending_age_seconds", queue=settings.worker.queue) == 0
+    assert value(samples, "ktsync_lane_oldest_pending_age_seconds", lane="bulk") == 0
 
 
 def test_an_unreachable_redis_is_a_metric_not_an_error(settings: Settings) -> None:

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from ktsync import queues
+from ktsync.broker import PRIORITY_SEPARATOR
 from ktsync.queues import (
-    PRIORITY_SEPARATOR,
     QueueStatus,
     dead_letter_counts,
     limiter_status,

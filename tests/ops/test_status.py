@@ -10,6 +10,7 @@ import redis
 from celery import Celery
 
 from config.settings import Settings
+from ktsync.lanes import Lane
 from tests.ops.conftest import ktsync
 from tests.ops.seed import seed
 
@@ -30,19 +31,25 @@ def test_status_json_keeps_the_old_keys_and_adds_the_new_ones(
     report = status(env, "--ping-timeout", "0")
     asked_at = time.time()
 
-    # Then the keys scripts already rely on are there, with the same meaning
+    # Then the keys scripts already rely on are there, with the same meaning: "queue" is now every
+    # queue together ("drained": nothing left anywhere)
     queue = report["queue"]
-    assert (queue["queue"], queue["pending"], queue["in_flight"], queue["scheduled"]) == (
-        settings.worker.queue, 2, 0, 0,
-    )  # fmt: skip
+    assert (queue["queue"], queue["pending"], queue["in_flight"], queue["scheduled"]) == ("all", 2, 0, 0)
     assert queue["drained"] is False
     assert report["outcomes"] == {"synced": 3, "unchanged": 2, "dead_lettered": 3, "retried": 4, "parked": 2,
                                   "auth_alarm": 1}  # fmt: skip
     assert report["dead_letters"] == 3
-    # And the new fields: per queue depth and age, scheduled retries, dead letters by reason, the limiter
-    assert report["queues"] == [queue]
+    # And the new fields: per queue depth and age (live first), each lane, scheduled retries, dead letters
+    # by reason, the limiter
+    live, legacy, bulk = report["queues"]
+    assert [live["queue"], legacy["queue"], bulk["queue"]] == list(settings.worker.consumed_queues)
+    assert (live["pending"], legacy["pending"], bulk["pending"]) == (2, 0, 0)
     assert 0 <= queue["oldest_pending_age"] <= asked_at - seeded.enqueued_before
     assert queue["parked"] == 2
+    lanes = report["lanes"]
+    assert (lanes["live"]["pending"], lanes["live"]["deferred"], lanes["bulk"]["pending"]) == (2, 0, 0)
+    assert lanes["live"]["oldest_pending_age"] == live["oldest_pending_age"]
+    assert lanes["live"]["budget_share"] is None  # no KlickTipp call in the last minute
     assert report["scheduled"]["eta"] == 0
     assert (report["scheduled"]["parked"], report["scheduled"]["parked_overdue"]) == (2, 1)
     assert report["scheduled"]["next_parked_due"] < asked_at
@@ -64,6 +71,10 @@ def test_status_json_keeps_the_old_keys_and_adds_the_new_ones(
     assert "warning" not in limiter  # KLICKTIPP_USERNAME is set
     assert report["auth_breaker_open"] is True
     assert report["workers"] is None  # not asked
+    assert report["credentials_refused"][0]["error"] == "api.tag.index: HTTP 401"
+    assert report["sessions"] == []  # no worker heartbeats here
+    assert report["recovery"] == {"reclaimed_tasks": 0, "orphaned_tasks": 0, "released_locks": 0,
+                                  "released_slots": 0, "dead_workers": 0}  # fmt: skip
 
 
 def test_an_empty_namespace_is_drained(redis_client: redis.Redis, env: dict[str, str]) -> None:
@@ -98,7 +109,9 @@ def test_the_text_view_names_every_part(
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"queue {settings.worker.queue}: pending 2 (oldest ")
+    assert lines[0].startswith(f"queue {settings.worker.lane_queue(Lane.LIVE)}: pending 2 (oldest ")
+    assert f"lane live ({settings.worker.lane_queue(Lane.LIVE)}): pending 2 (oldest " in result.stdout
+    assert "lane bulk" in result.stdout
     assert "parked retries: 2" in result.stdout
     assert "workers online: 0 (none answered within 0.2s)" in result.stdout
     assert "dead letters: 3 (auth 1, validation 2), evicted 1" in result.stdout

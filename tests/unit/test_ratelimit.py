@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 
 import pytest
 import redis
 
+from ktsync.lanes import Lane
 from worker.klicktipp.errors import RateLimited, ServerError
 from worker.klicktipp.http import CallRecord
 from worker.ratelimit import Limits, MemoryRateLimiter, RateLimiter, RedisRateLimiter, Throttled, limiter_gate
-from worker.ratelimit.gate import pause_on_429
+from worker.ratelimit.gate import CallContext, pause_on_429
+
+
+def patient(seconds: float, lane: Lane = Lane.LIVE, *, followup: bool = False) -> Callable[[], CallContext]:
+    return lambda: CallContext(lane, followup, seconds)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -23,14 +30,28 @@ def limiter(request: pytest.FixtureRequest, namespace: str) -> RateLimiter:
 
 def test_a_full_bucket_grants_the_burst_then_asks_to_wait_one_interval(limiter: RateLimiter) -> None:
     limits = Limits(rate=2.0, burst=3, max_in_flight=0)
-    grants = [limiter.acquire("acct", limits, f"t{i}") for i in range(4)]
+    grants = [limiter.acquire("acct", limits, f"t{i}", followup=True) for i in range(4)]
     assert [g.granted for g in grants] == [True, True, True, False]
     assert grants[3].why == "rate"
     assert 0.3 < grants[3].wait <= 0.5  # one token per 0.5 s
 
 
+def test_a_new_task_leaves_the_last_token_to_a_task_already_under_way(limiter: RateLimiter) -> None:
+    # Given a bucket with one token left
+    limits = Limits(rate=2.0, burst=3, max_in_flight=0)
+    assert limiter.acquire("acct", limits, "first-a").granted
+    assert limiter.acquire("acct", limits, "first-b").granted
+
+    # When a new task asks for its first call, Then it waits for two tokens
+    refused = limiter.acquire("acct", limits, "first-c")
+    assert (refused.granted, refused.why) == (False, "rate")
+    assert 0.3 < refused.wait <= 0.5
+    # But a task that already made a call gets the last one at once
+    assert limiter.acquire("acct", limits, "second-a", followup=True).granted
+
+
 def test_accounts_have_budgets_of_their_own(limiter: RateLimiter) -> None:
-    limits = Limits(rate=1.0, burst=1, max_in_flight=0)
+    limits = Limits(rate=1.0, burst=1, max_in_flight=0)  # burst 1: nothing to leave to anyone
     assert limiter.acquire("a", limits, "t1").granted
     assert not limiter.acquire("a", limits, "t2").granted
     assert limiter.acquire("b", limits, "t3").granted
@@ -64,7 +85,7 @@ def test_a_pause_stops_every_caller_for_its_duration(limiter: RateLimiter) -> No
 
 
 def test_the_gate_waits_in_place_for_a_short_wait(limiter: RateLimiter) -> None:
-    gate = limiter_gate(limiter, "acct", Limits(rate=20.0, burst=1, max_in_flight=1), max_wait=1.0)
+    gate = limiter_gate(limiter, "acct", Limits(rate=20.0, burst=1, max_in_flight=1), context=patient(1.0))
     started = time.monotonic()
     for _ in range(3):
         with gate("api.tag.index"):
@@ -72,8 +93,8 @@ def test_the_gate_waits_in_place_for_a_short_wait(limiter: RateLimiter) -> None:
     assert time.monotonic() - started >= 0.09  # two refills at 20/s: the gate really waited
 
 
-def test_the_gate_gives_up_on_a_long_wait_so_the_task_can_requeue(limiter: RateLimiter) -> None:
-    gate = limiter_gate(limiter, "acct", Limits(rate=0.2, burst=1, max_in_flight=0), max_wait=0.5)
+def test_the_gate_gives_up_on_a_long_wait_so_the_task_can_be_deferred(limiter: RateLimiter) -> None:
+    gate = limiter_gate(limiter, "acct", Limits(rate=0.2, burst=1, max_in_flight=0), context=patient(0.5))
     with gate("api.tag.index"):
         pass
     with pytest.raises(Throttled) as exc, gate("api.tag.index"):
@@ -84,14 +105,14 @@ def test_the_gate_gives_up_on_a_long_wait_so_the_task_can_requeue(limiter: RateL
 
 def test_the_gate_releases_the_slot_when_the_call_fails(limiter: RateLimiter) -> None:
     limits = Limits(rate=100.0, burst=100, max_in_flight=1)
-    gate = limiter_gate(limiter, "acct", limits, max_wait=0.1)
+    gate = limiter_gate(limiter, "acct", limits, context=patient(0.1))
     with pytest.raises(RuntimeError), gate("api.tag.index"):
         raise RuntimeError("transport failed")
     assert limiter.acquire("acct", limits, "after").granted
 
 
 def test_a_429_pauses_the_account_for_retry_after_other_errors_do_not(limiter: RateLimiter) -> None:
-    observe = pause_on_429(limiter, "acct")
+    observe = pause_on_429(limiter, "acct", max_pause=300)
     limits = Limits(rate=100.0, burst=100, max_in_flight=0)
     error = ServerError("boom", operation="api.tag.index", status=503)
     observe(CallRecord("api.tag.index", "GET", "/tag", 503, 0.01, error))
@@ -130,3 +151,128 @@ def test_each_429_cuts_the_rate_which_then_recovers() -> None:
     assert interval() == pytest.approx(1 / (10 * (0.7 + 2 * 0.02)), rel=0.01)
     now[0] = 60.0
     assert interval() == pytest.approx(0.1)  # fully recovered
+
+
+def test_a_retry_after_above_max_pause_pauses_for_the_cap_and_says_so(
+    limiter: RateLimiter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given KlickTipp asking for a day's wait
+    observe = pause_on_429(limiter, "acct", max_pause=5)
+    limited = RateLimited("slow down", operation="api.tag.index", status=429, retry_after=86400)
+
+    # When the 429 is observed
+    with caplog.at_level(logging.WARNING):
+        observe(CallRecord("api.tag.index", "GET", "/tag", 429, 0.01, limited))
+
+    # Then the account pauses for rate.max_pause, not a day, and the value seen is logged
+    refused = limiter.acquire("acct", Limits(rate=100.0, burst=100, max_in_flight=0), "t1")
+    assert refused.why == "paused"
+    assert 4.0 < refused.wait <= 5.0
+    assert "86400" in caplog.text
+    assert "rate.max_pause" in caplog.text
+
+
+# -- lanes: live work first, bulk gets at most its share while live work waits ---------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def lane_limiter(request: pytest.FixtureRequest, namespace: str) -> tuple[RateLimiter, Callable[[int], None]]:
+    """A limiter and a way to put messages into the live queue it watches."""
+    pending = [0]
+    if request.param == "memory":
+        return MemoryRateLimiter(live_pending=lambda: pending[0]), lambda n: pending.__setitem__(0, n)
+    client: redis.Redis = request.getfixturevalue("redis_client")
+    queue = f"{namespace}:live-queue"
+
+    def fill(n: int) -> None:
+        client.delete(queue)
+        if n:
+            client.lpush(queue, *[b"m"] * n)
+
+    return RedisRateLimiter(client, namespace, live_queue=queue), fill
+
+
+SHARED = Limits(rate=10.0, burst=2, max_in_flight=0, bulk_share=0.25)
+
+
+def drain(limiter: RateLimiter) -> None:
+    while limiter.acquire("acct", SHARED, "drain", followup=True).granted:
+        pass
+
+
+def test_without_live_work_bulk_uses_the_whole_budget(
+    lane_limiter: tuple[RateLimiter, Callable[[int], None]],
+) -> None:
+    limiter, _ = lane_limiter
+    # Given an empty bucket and no live work anywhere
+    drain(limiter)
+    time.sleep(0.25)  # 2.5 tokens' time at 10/s (the bucket holds 2)
+    # Then a bulk task's first call takes a token as a live one would
+    assert limiter.acquire("acct", SHARED, "b1", lane=Lane.BULK).granted
+
+
+def test_while_a_live_call_waits_bulk_gets_at_most_its_share(
+    lane_limiter: tuple[RateLimiter, Callable[[int], None]],
+) -> None:
+    limiter, _ = lane_limiter
+    # Given a live call refused for lack of tokens (live work is waiting)
+    drain(limiter)
+    assert limiter.acquire("acct", SHARED, "l1", lane=Lane.LIVE).why == "rate"
+    limiter.acquire("acct", SHARED, "b0", lane=Lane.BULK)  # the bulk bucket's one token, if any
+
+    # When tokens come back, Then a bulk task's first call is held to a quarter of the rate
+    time.sleep(0.25)
+    refused = limiter.acquire("acct", SHARED, "b1", lane=Lane.BULK)
+    assert (refused.granted, refused.why) == (False, "share")
+    assert refused.wait > 0.05
+    # And the live call gets its token
+    assert limiter.acquire("acct", SHARED, "l1", lane=Lane.LIVE).granted
+    # And once it did, live work no longer waits: bulk takes what is there
+    time.sleep(0.25)
+    assert limiter.acquire("acct", SHARED, "b2", lane=Lane.BULK).granted
+
+
+def test_live_messages_waiting_in_their_queue_count_as_live_work_waiting(
+    lane_limiter: tuple[RateLimiter, Callable[[int], None]],
+) -> None:
+    limiter, fill = lane_limiter
+    # Given live messages queued (every worker slot busy)
+    fill(3)
+
+    # Then bulk is refused with "share" although tokens are there
+    assert limiter.acquire("acct", SHARED, "b2", lane=Lane.BULK).why == "share"
+    # But a call of a bulk task under way still goes (it finishes work already started)
+    assert limiter.acquire("acct", SHARED, "b1-second", lane=Lane.BULK, followup=True).granted
+    # And once the live queue is empty, bulk goes again
+    fill(0)
+    time.sleep(0.15)
+    assert limiter.acquire("acct", SHARED, "b3", lane=Lane.BULK).granted
+
+
+def test_a_bulk_share_of_zero_stops_bulk_while_live_work_waits(
+    lane_limiter: tuple[RateLimiter, Callable[[int], None]],
+) -> None:
+    limiter, fill = lane_limiter
+    fill(1)
+    refused = limiter.acquire(
+        "acct", Limits(rate=10.0, burst=5, max_in_flight=0, bulk_share=0), "b", lane=Lane.BULK
+    )
+    assert (refused.granted, refused.why) == (False, "share")
+    assert refused.wait == pytest.approx(0.25)
+
+
+def test_a_bulk_call_refused_for_its_share_never_waits_in_place(
+    lane_limiter: tuple[RateLimiter, Callable[[int], None]],
+) -> None:
+    limiter, fill = lane_limiter
+    # Given live work waiting and a patient bulk task
+    fill(1)
+    limits = Limits(rate=10.0, burst=5, max_in_flight=0, bulk_share=0)
+    gate = limiter_gate(limiter, "acct", limits, context=patient(10.0, Lane.BULK))
+
+    # When it asks, Then it is deferred at once: its worker slot may be what the live work waits for
+    started = time.monotonic()
+    with pytest.raises(Throttled) as refused, gate("api.subscriber.signin"):
+        pass
+    assert refused.value.why == "share"
+    assert time.monotonic() - started < 0.2

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
 
+from worker.credentials import MemoryCredentialHealth, RedisCredentialHealth
 from worker.guards import Guards, MemoryGuards, RedisGuards
 from worker.locks import MemoryLocks
-from worker.schedule import MemorySchedule, Parked, RedisSchedule, Schedule, ScheduleMover, move_due
+from worker.schedule import (
+    MemorySchedule,
+    Parked,
+    RedisSchedule,
+    Schedule,
+    ScheduleMover,
+    move_due,
+    parked_step,
+)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -21,11 +31,24 @@ def schedule(request: pytest.FixtureRequest, namespace: str) -> Schedule:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def guards(request: pytest.FixtureRequest, namespace: str) -> Guards:
+def guarded(request: pytest.FixtureRequest, namespace: str) -> tuple[Guards, Callable[[], None]]:
+    """Guards, and a way to mark their worker's credential refused."""
     if request.param == "memory":
-        return MemoryGuards()
+        health = MemoryCredentialHealth()
+        return MemoryGuards(health.refused), lambda: health.refuse("HTTP 401") and None
     client: redis.Redis = request.getfixturevalue("redis_client")
-    return RedisGuards(client, namespace)
+    health = RedisCredentialHealth(client, namespace, "cred1")
+    return RedisGuards(client, namespace, credential="cred1"), lambda: health.refuse("HTTP 401") and None
+
+
+@pytest.fixture
+def guards(guarded: tuple[Guards, Callable[[], None]]) -> Guards:
+    return guarded[0]
+
+
+@pytest.fixture
+def refusal(guarded: tuple[Guards, Callable[[], None]]) -> Callable[[], None]:
+    return guarded[1]
 
 
 def parked(n: int) -> Parked:
@@ -64,8 +87,8 @@ def test_one_mover_at_a_time(schedule: Schedule) -> None:
     schedule.park(parked(1), due=0.0)
     published: list[Any] = []
     first, second = (
-        ScheduleMover(schedule, locks, published.append),
-        ScheduleMover(schedule, locks, published.append),
+        ScheduleMover(locks, [parked_step(schedule, published.append)]),
+        ScheduleMover(locks, [parked_step(schedule, published.append)]),
     )
     token = locks.acquire("schedule-mover", lease=30)  # another worker's mover holds the lock
     assert first.tick() == 0
@@ -75,6 +98,14 @@ def test_one_mover_at_a_time(schedule: Schedule) -> None:
     assert published == [parked(1)]
 
 
+def test_a_parked_entry_keeps_its_queue_and_enqueue_time_and_old_entries_still_read() -> None:
+    entry = Parked("ktsync.sync_contact", ({"a": 1},), {"failures": 1}, "t1", "ktsync.bulk", 1795341600.5)
+    assert Parked.from_json(entry.to_json()) == entry
+    written_before_lanes = '{"args": [{"a": 1}], "id": "t1", "kwargs": {}, "task": "ktsync.sync_contact"}'
+    old = Parked.from_json(written_before_lanes)
+    assert (old.queue, old.enqueued_at) == ("", None)
+
+
 def test_deliveries_are_counted_until_an_attempt_finishes(guards: Guards) -> None:
     assert [guards.delivered("t1") for _ in range(3)] == [1, 2, 3]
     guards.finished("t1")
@@ -82,7 +113,7 @@ def test_deliveries_are_counted_until_an_attempt_finishes(guards: Guards) -> Non
     assert guards.delivered("t2") == 1
 
 
-def test_the_auth_breaker_opens_for_its_time(guards: Guards) -> None:
-    assert not guards.auth_breaker_open()
-    guards.open_auth_breaker(30)
-    assert guards.auth_breaker_open()
+def test_admission_says_when_the_credential_is_refused(guards: Guards, refusal: Callable[[], None]) -> None:
+    assert guards.admit("t1") == (1, False)
+    refusal()
+    assert guards.admit("t1") == (2, True)

@@ -22,6 +22,7 @@ import uvicorn
 import yaml
 
 from config.settings import DEFAULT_CONFIG_PATH, Settings, settings_from_dict
+from ktsync.lanes import Lane
 from ktsync.redis_server import RedisHandle
 from producers.webhooks.app import WebhookApp
 from producers.webhooks.secrets import WebhookSecrets
@@ -190,7 +191,7 @@ def queued(client: redis.Redis, settings: Settings) -> list[tuple[str, dict[str,
     Kombu's Redis transport LPUSHes a JSON envelope whose body is the base64 of ``[args, kwargs,
     embed]``; the message is ``args[0]``.
     """
-    raw = client.lrange(settings.broker_prefix + settings.worker.queue, 0, -1)
+    raw = client.lrange(settings.broker_prefix + settings.worker.lane_queue(Lane.LIVE), 0, -1)
     tasks = []
     for item in reversed(raw):
         envelope = json.loads(item)

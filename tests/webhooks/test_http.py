@@ -13,6 +13,7 @@ import redis
 import requests
 
 from config.settings import Settings
+from ktsync.lanes import Lane
 from ktsync.queues import queue_status
 from ktsync.redis_server import RedisHandle, free_port
 from tests.webhooks.helpers import (
@@ -51,7 +52,9 @@ def http() -> Iterator[requests.Session]:
 
 def pending(client: redis.Redis, settings: Settings) -> int:
     """What `ktsync status --json` reports as pending (the same function)."""
-    return queue_status(client, settings.worker.queue, time.time(), settings.broker_prefix).pending
+    return queue_status(
+        client, settings.worker.lane_queue(Lane.LIVE), time.time(), settings.broker_prefix
+    ).pending
 
 
 def now_ms() -> int:

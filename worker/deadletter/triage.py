@@ -31,8 +31,9 @@ RUNBOOK: dict[str, tuple[str, str]] = {
         "merge or clean up the two contacts (CRM and KlickTipp), then replay",
     ),
     "auth": (
-        "KlickTipp refused the credentials or the plan has no API access",
-        "fix KLICKTIPP_* credentials or the account's plan, restart workers, replay --reason auth",
+        "KlickTipp refused this operation although the worker's credentials work (the plan lacks it); "
+        "a refused credential dead-letters nothing, its workers step aside (see ktsync status)",
+        "enable the feature for the account (or change the mapping), then replay --reason auth",
     ),
     "reference_not_found": (
         "an opt-in process or tag vanished from the account",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ktsync.lanes import Lane
+
 DEFAULT_RATE = 5.0
 DEFAULT_BURST = 10
 DEFAULT_MAX_IN_FLIGHT = 4
@@ -21,6 +23,11 @@ RECOVERY = 0.02
 FLOOR = 0.05
 
 
+DEFAULT_BULK_SHARE = 0.25
+# While live work waits and bulk's share is 0, a bulk task asks again after this long.
+SHARE_RECHECK = 0.25
+
+
 @dataclass(frozen=True)
 class Limits:
     """Requests per second, how many may go at once after a quiet spell, and how many at a time."""
@@ -29,11 +36,26 @@ class Limits:
     burst: int = DEFAULT_BURST
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT  # 0 = no cap
     lease: float = DEFAULT_LEASE
+    bulk_share: float = 1.0  # share of the rate bulk work may use while live work waits (1: no limit)
 
 
-def with_margin(per_second: float, burst: int, max_in_flight: int) -> Limits:
+def with_margin(per_second: float, burst: int, max_in_flight: int, bulk_share: float = 1.0) -> Limits:
     """The limits to enforce for a configured budget (see RATE_MARGIN)."""
-    return Limits(rate=per_second * RATE_MARGIN, burst=max(1, burst - 1), max_in_flight=max_in_flight)
+    return Limits(
+        rate=per_second * RATE_MARGIN,
+        burst=max(1, burst - 1),
+        max_in_flight=max_in_flight,
+        bulk_share=bulk_share,
+    )
+
+
+def tokens_needed(burst: int, *, followup: bool) -> int:
+    """Tokens that must be in the bucket for a call to go.
+
+    A task's first call leaves one token for the next call of a task already under way: work that
+    has started finishes first, instead of waiting in a worker slot behind new work (and possibly
+    being requeued, which would repeat the calls it made)."""
+    return 1 if followup or burst < 2 else 2
 
 
 @dataclass(frozen=True)
@@ -50,8 +72,14 @@ class Grant:
 
 
 class RateLimiter(Protocol):
-    def acquire(self, account: str, limits: Limits, token: str) -> Grant:
-        """Take one request token and one in-flight slot (named ``token``), or say how long to wait."""
+    def acquire(
+        self, account: str, limits: Limits, token: str, *, lane: Lane = Lane.LIVE, followup: bool = False
+    ) -> Grant:
+        """Take one request token and one in-flight slot (named ``token``), or say how long to wait.
+
+        ``lane`` and ``followup`` decide who goes first: calls of tasks under way, then live, then
+        bulk — which gets at most ``limits.bulk_share`` of the rate while live work waits (why
+        ``"share"``)."""
         ...
 
     def release(self, account: str, token: str) -> None:
@@ -73,9 +101,9 @@ def refill(tokens: float, elapsed: float, rate: float, burst: int) -> float:
     return min(float(burst), tokens + max(elapsed, 0.0) * rate)
 
 
-def wait_for_token(tokens: float, rate: float) -> float:
-    """Seconds until one whole token is there."""
-    return max(0.0, (1.0 - tokens) / rate) if tokens < 1 else 0.0
+def wait_for_token(tokens: float, rate: float, need: int = 1) -> float:
+    """Seconds until ``need`` whole tokens are there."""
+    return max(0.0, (need - tokens) / rate) if tokens < need else 0.0
 
 
 IN_FLIGHT_RETRY = 0.01  # seconds: a call in flight ends in milliseconds against a healthy API

@@ -3,8 +3,16 @@
 Key layout per account (``{p}`` the key prefix, ``{a}`` a hash of the KlickTipp username):
 
 * ``{p}:rl:{a}``          hash: ``tokens`` (float), ``ts`` (ms of the last refill), ``paused_until`` (ms),
-  ``factor`` (share of the configured rate in force after 429s) and ``factor_ts`` (ms of its last cut)
+  ``factor`` (share of the configured rate in force after 429s) and ``factor_ts`` (ms of its last cut);
+  ``live_until`` (ms: a live call is waiting for the budget until then), ``bulk`` and ``bulk_ts``
+  (the bulk lane's own small bucket, refilled at ``bulk_share`` of the rate, used only while live
+  work waits)
 * ``{p}:rl:{a}:inflight`` sorted set: slot token -> lease expiry (ms); expired leases are dropped
+
+Who goes first, in one script: a call of a task already under way needs one token, a task's first
+call two (:func:`~worker.ratelimit.base.tokens_needed`); while live work waits — a live call was
+refused, or messages wait in the live queue — a bulk task's first call must also take a token from
+the bulk bucket, so bulk gets at most ``bulk_share`` of the rate and live work the rest.
 
 The clock is Redis's own (``TIME``), so workers on hosts with skewed clocks still share one budget.
 """
@@ -15,35 +23,72 @@ from typing import cast
 
 import redis
 
-from worker.ratelimit.base import DECREASE, FLOOR, IN_FLIGHT_RETRY, RECOVERY, Grant, Limits
+from ktsync.lanes import Lane
+from worker.ratelimit.base import (
+    DECREASE,
+    FLOOR,
+    IN_FLIGHT_RETRY,
+    RECOVERY,
+    SHARE_RECHECK,
+    Grant,
+    Limits,
+    tokens_needed,
+)
 
-# KEYS[1] bucket hash, KEYS[2] in-flight zset.
+# KEYS[1] bucket hash, KEYS[2] in-flight zset, KEYS[3] the live lane's broker list.
 # ARGV[1] rate (tokens/s), ARGV[2] burst, ARGV[3] max in flight (0 = no cap), ARGV[4] lease ms,
-# ARGV[5] slot token. Returns {granted 0|1, wait ms, why}.
+# ARGV[5] slot token, ARGV[6] recovery per second, ARGV[7] lane ("live" | "bulk"), ARGV[8] tokens
+# needed (1 or 2), ARGV[9] bulk share (0..1), ARGV[10] 1 when the call is a task's first, ARGV[11] ms
+# after which a bulk call asks again when its share is 0.
+# Returns {granted 0|1, wait ms (-1: a slot frees in milliseconds), why}.
 ACQUIRE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local cap, lease = tonumber(ARGV[3]), tonumber(ARGV[4])
-local recovery = tonumber(ARGV[6])
-local paused = tonumber(redis.call('HGET', KEYS[1], 'paused_until') or '0')
+local recovery, live, need = tonumber(ARGV[6]), ARGV[7] == 'live', tonumber(ARGV[8])
+local share, first = tonumber(ARGV[9]), ARGV[10] == '1'
+local h = redis.call('HMGET', KEYS[1], 'paused_until', 'factor', 'factor_ts', 'tokens', 'ts',
+                     'live_until', 'bulk', 'bulk_ts')
+local paused = tonumber(h[1] or '0')
 if now < paused then return {0, paused - now, 'paused'} end
+local function live_waits(wait)
+  if live then redis.call('HSET', KEYS[1], 'live_until', now + wait + 100) end
+end
 if cap > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  if redis.call('ZCARD', KEYS[2]) >= cap then return {0, -1, 'in_flight'} end
+  if redis.call('ZCARD', KEYS[2]) >= cap then
+    live_waits(50)
+    return {0, -1, 'in_flight'}
+  end
 end
-local factor = tonumber(redis.call('HGET', KEYS[1], 'factor') or '1')
-local factor_ts = tonumber(redis.call('HGET', KEYS[1], 'factor_ts') or now)
+local factor = tonumber(h[2] or '1')
+local factor_ts = tonumber(h[3] or now)
 factor = math.min(1, factor + math.max(0, now - factor_ts) * recovery / 1000)
 rate = rate * factor
-local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or burst)
-local ts = tonumber(redis.call('HGET', KEYS[1], 'ts') or now)
+local tokens = tonumber(h[4] or burst)
+local ts = tonumber(h[5] or now)
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
-if tokens < 1 then
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-  return {0, math.ceil((1 - tokens) * 1000 / rate), 'rate'}
+local bulk, bulk_ts = tonumber(h[7] or '0'), tonumber(h[8] or now)
+local shared = (not live) and first and share < 1 and
+               (tonumber(h[6] or '0') > now or redis.call('LLEN', KEYS[3]) > 0)
+if shared then
+  bulk = math.min(1, bulk + math.max(0, now - bulk_ts) * rate * share / 1000)
+  if bulk < 1 then
+    redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now, 'bulk', tostring(bulk), 'bulk_ts', now)
+    if share <= 0 then return {0, tonumber(ARGV[11]), 'share'} end
+    return {0, math.ceil((1 - bulk) * 1000 / (rate * share)), 'share'}
+  end
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', now)
+if tokens < need then
+  local wait = math.ceil((need - tokens) * 1000 / rate)
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+  live_waits(wait)
+  return {0, wait, 'rate'}
+end
+if shared then bulk = bulk - 1 else bulk = 0 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', now, 'bulk', tostring(bulk), 'bulk_ts', now)
+if live then redis.call('HDEL', KEYS[1], 'live_until') end
 redis.call('PEXPIRE', KEYS[1], 3600000)
 if cap > 0 then
   redis.call('ZADD', KEYS[2], now + lease, ARGV[5])
@@ -74,16 +119,22 @@ return until_ms
 
 
 class RedisRateLimiter:
-    def __init__(self, client: redis.Redis, prefix: str = "ktsync") -> None:
+    """``live_queue``: the broker list of the live lane (with the broker prefix); messages waiting
+    there count as live work waiting."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "ktsync", *, live_queue: str = "") -> None:
         self._redis = client
         self._p = prefix
+        self._live_queue = live_queue or f"{prefix}:no-live-queue"
         self._acquire = client.register_script(ACQUIRE_LUA)
         self._pause = client.register_script(PAUSE_LUA)
 
     def _keys(self, account: str) -> list[str]:
         return [f"{self._p}:rl:{account}", f"{self._p}:rl:{account}:inflight"]
 
-    def acquire(self, account: str, limits: Limits, token: str) -> Grant:
+    def acquire(
+        self, account: str, limits: Limits, token: str, *, lane: Lane = Lane.LIVE, followup: bool = False
+    ) -> Grant:
         args: list[str | int | float] = [
             limits.rate,
             limits.burst,
@@ -91,8 +142,14 @@ class RedisRateLimiter:
             int(limits.lease * 1000),
             token,
             RECOVERY,
+            lane.value,
+            tokens_needed(limits.burst, followup=followup),
+            limits.bulk_share,
+            0 if followup else 1,
+            int(SHARE_RECHECK * 1000),
         ]
-        granted, wait_ms, why = cast(list[object], self._acquire(keys=self._keys(account), args=args))
+        keys = [*self._keys(account), self._live_queue]
+        granted, wait_ms, why = cast(list[object], self._acquire(keys=keys, args=args))
         if granted == 1:
             return Grant(token)
         why_text = why.decode() if isinstance(why, bytes) else str(why)

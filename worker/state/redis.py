@@ -8,38 +8,66 @@ Key layout (``{p}`` is the key prefix):
 * ``{p}:event:{source}:{event_id}``          string ``1`` with a TTL: the event was applied
 * ``{p}:idx:updated``                        sorted set: ``{source}\\x1f{crm_contact_id}`` by last update
   (live contacts only; reconciliation reads the oldest from it)
-* ``{p}:lock:contact:{source}:{crm_contact_id}`` the claim (a leased lock; see ``worker/locks.py``)
+* ``{p}:lock:contact:{source}:{crm_contact_id}`` the claim (a leased lock; see ``worker/locks.py``),
+  registered in ``{p}:session:{sid}:locks`` when the store works for a worker session, so that a
+  worker that died gives its contacts back as soon as it is found dead, not after the lease
+
+A claim is one round trip (acquire-and-register, the record, the event marker — plus any release
+still owed from a Redis outage, see :class:`worker.locks.Unreleased`), a commit another (the writes
+and the release in one MULTI).
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, cast
 
 import redis
 
-from worker.locks import RELEASE_LUA
+from worker.locks import (
+    ACQUIRE_LUA,
+    TRANSIENT,
+    Unreleased,
+    owner_token,
+    pay,
+    session_locks_key,
+    stage_releases,
+)
 from worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
 
 SEPARATOR = "\x1f"
 
 
 class RedisStateStore:
-    def __init__(self, client: redis.Redis, prefix: str = "ktsync") -> None:
+    """``session``: the worker session claims are held for (registered with it); None: unregistered."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "ktsync", *, session: str | None = None) -> None:
         self._redis = client
         self._p = prefix
-        self._unlock = client.register_script(RELEASE_LUA)
+        self._session = session
+        self._unreleased = Unreleased()
 
-    def _lock(self, source: str, crm_contact_id: str) -> str:
-        return f"{self._p}:lock:contact:{source}:{crm_contact_id}"
+    def _lock(self, source: str, crm_contact_id: str) -> list[str]:
+        """The claim's lock key, and the session's lock registry when there is a session."""
+        key = f"{self._p}:lock:contact:{source}:{crm_contact_id}"
+        return [key] if self._session is None else [key, session_locks_key(self._p, self._session)]
 
     def claim(self, source: str, crm_contact_id: str, event_id: str | None, *, lease: float) -> Claim | None:
-        token = secrets.token_hex(8)
+        token, keys = owner_token(self._session), self._lock(source, crm_contact_id)
+        owed = self._unreleased.take()
         pipe = self._redis.pipeline(transaction=False)
-        pipe.set(self._lock(source, crm_contact_id), token, nx=True, px=int(lease * 1000))
+        stage_releases(pipe, owed)
+        if self._session is None:
+            pipe.set(keys[0], token, nx=True, px=int(lease * 1000))
+        else:  # EVAL, not EVALSHA: the script registry would cost a SCRIPT EXISTS round trip per pipeline
+            pipe.eval(ACQUIRE_LUA, len(keys), *keys, token, int(lease * 1000))
         pipe.get(self._key(source, crm_contact_id))
         pipe.exists(f"{self._p}:event:{source}:{event_id}") if event_id else pipe.echo(b"0")
-        locked, raw, seen = pipe.execute()
+        try:
+            *_, locked, raw, seen = pipe.execute()
+        except TRANSIENT:
+            self._unreleased.put_back(owed)
+            self._unreleased.add(keys, token)  # it may have been taken before the answer was lost
+            raise
         if not locked:
             return None
         return Claim(
@@ -52,14 +80,28 @@ class RedisStateStore:
             self._stage_put(pipe, state, claim.stored)
         if event is not None:
             pipe.set(f"{self._p}:event:{claim.source}:{event[0]}", b"1", ex=event[1])
-        # EVAL (not EVALSHA through the script registry, which costs a SCRIPT EXISTS round trip per pipeline)
-        pipe.eval(RELEASE_LUA, 1, self._lock(claim.source, claim.crm_contact_id), claim.token)
-        pipe.execute()
+        keys = self._lock(claim.source, claim.crm_contact_id)
+        stage_releases(pipe, [(keys, claim.token)])
+        self._execute_release(pipe, keys, claim.token)
         claim.done = True
 
     def release(self, claim: Claim) -> None:
-        self._unlock(keys=[self._lock(claim.source, claim.crm_contact_id)], args=[claim.token])
+        keys = self._lock(claim.source, claim.crm_contact_id)
+        pipe = self._redis.pipeline(transaction=False)
+        stage_releases(pipe, [(keys, claim.token)])
+        self._execute_release(pipe, keys, claim.token)
         claim.done = True
+
+    def _execute_release(self, pipe: Any, keys: list[str], token: str) -> None:
+        try:
+            pipe.execute()
+        except TRANSIENT:
+            self._unreleased.add(keys, token)  # owed: retried with the next claim, or by the heartbeat
+            raise
+
+    def release_pending(self) -> int:
+        """Retry releases that failed while Redis was away; how many were owed."""
+        return pay(self._redis, self._unreleased)
 
     def _key(self, source: str, crm_contact_id: str) -> str:
         return f"{self._p}:contact:{source}:{crm_contact_id}"

@@ -1,0 +1,29 @@
+"""Where things live in Redis that more than one package reads: kombu's broker lists and ktsync's key queues.
+
+Kombu's Redis transport keeps waiting messages in a list per queue (plus one list per priority step;
+``LPUSH`` to publish, ``BRPOP`` to consume, so the oldest message is at index -1) and delivered but
+unacknowledged ones in the ``unacked`` hash. Every broker key carries ``broker_prefix`` (kombu's
+``global_keyprefix``). Work deferred for its budget waits in ktsync's key queues (written by
+:mod:`worker.keyqueues`; producers read their depth for flow control).
+"""
+
+from __future__ import annotations
+
+PRIORITY_SEPARATOR = "\x06\x16"
+PRIORITY_STEPS = (0, 3, 6, 9)  # kombu's defaults
+UNACKED_KEY = "unacked"
+
+
+def sub_queues(queue: str) -> list[str]:
+    """The lists kombu keeps for one queue: the queue itself plus one per priority step."""
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
+
+
+def key_queue(prefix: str, fairness_key: str) -> str:
+    """The sorted set of one fairness key's deferred tasks."""
+    return f"{prefix}:kq:{fairness_key}"
+
+
+def key_queue_registry(prefix: str) -> str:
+    """The set of fairness keys that have deferred tasks."""
+    return f"{prefix}:kq:keys"

@@ -1,0 +1,41 @@
+"""A daemon thread that runs one function every few seconds and survives its failures."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+class Ticker:
+    """Calls ``tick`` every ``interval`` seconds (the first time at once) until :meth:`stop`.
+
+    A failing tick is logged and tried again next time: these threads keep a worker recoverable, so
+    they must outlive a Redis restart or a bug in one pass."""
+
+    def __init__(self, name: str, tick: Callable[[], object], interval: float) -> None:
+        self._tick, self._interval = tick, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except redis.RedisError as exc:  # Redis restarting: the next tick tries again
+                log.warning("%s: %s", self._thread.name, exc)
+            except Exception:  # never let the thread die: log the bug, keep going
+                log.exception("%s failed", self._thread.name)
+            self._stop.wait(self._interval)
