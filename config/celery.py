@@ -22,8 +22,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # a waiting live message is always taken first. kombu's default rotates the order instead.
         "queue_order_strategy": "priority",
         "visibility_timeout": worker.visibility_timeout,
-        # Tasks of a worker that died (kill -9, lost host) come back after the visibility timeout;
-        # sweep for them every restore_interval seconds (kombu's default is ~100 s).
+        # A dead worker's tasks come back within seconds through ktsync's heartbeats (worker/recovery);
+        # the visibility timeout is kombu's last resort, swept every restore_interval seconds.
         "unacked_restore_interval": worker.restore_interval,
         "unacked_restore_throttle": 1,
         # The lock around that sweep: a worker killed while holding it would delay recovery by kombu's
