@@ -38,14 +38,15 @@ import yaml
 from celery import Celery
 
 from bench.environment import bench_config, bench_env
+from bench.rate import stop
 from bench.run import new_contact
 from config.celery import celery_config
 from config.settings import Settings, load_settings
 from fake_klicktipp.testing import RunningFake, running_fake
-from ktsync.broker import sub_queues
+from ktsync.broker import ENQUEUED_AT_HEADER, sub_queues
 from ktsync.redis_server import RedisHandle, resolve_redis
 from producers import Producer
-from producers.enqueue import ENQUEUED_AT_HEADER, summary
+from producers.enqueue import summary
 from worker.state import RedisStateStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,13 +159,7 @@ def workers(env: Mapping[str, str], args: argparse.Namespace) -> Iterator[None]:
     try:
         yield
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
 
 
 def run(

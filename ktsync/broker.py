@@ -9,6 +9,13 @@ unacknowledged ones in the ``unacked`` hash. Every broker key carries ``broker_p
 
 from __future__ import annotations
 
+from typing import cast
+
+import redis
+
+from ktsync.lanes import LANES, Lane
+
+ENQUEUED_AT_HEADER = "ktsync_enqueued_at"  # first enqueue time (Unix seconds), for latency and queue ages
 PRIORITY_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)  # kombu's defaults
 UNACKED_KEY = "unacked"
@@ -27,3 +34,19 @@ def key_queue(prefix: str, fairness_key: str) -> str:
 def key_queue_registry(prefix: str) -> str:
     """The set of fairness keys that have deferred tasks."""
     return f"{prefix}:kq:keys"
+
+
+def deferred_by_lane(client: redis.Redis, key_prefix: str) -> dict[Lane, int]:
+    """Tasks waiting for their budget in the key queues, per lane (fairness keys end in ``:{lane}``)."""
+    keys = sorted(k.decode() for k in cast(set[bytes], client.smembers(key_queue_registry(key_prefix))))
+    counts = dict.fromkeys(LANES, 0)
+    if not keys:
+        return counts
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.zcard(key_queue(key_prefix, key))
+    for key, count in zip(keys, pipe.execute(), strict=True):
+        lane = key.rsplit(":", 1)[-1]
+        if lane in counts:
+            counts[Lane(lane)] += int(count)
+    return counts

@@ -191,7 +191,8 @@ class RedisCollector:
     def _lanes(self, now: float) -> list[Metric]:
         from prometheus_client.core import HistogramMetricFamily
 
-        from ktsync.queues import deferred_by_lane, lane_report, queue_statuses
+        from ktsync.broker import deferred_by_lane
+        from ktsync.queues import lane_report, queue_statuses
         from worker.lanemetrics import read_lane_calls, read_latency
 
         settings = self._settings

@@ -24,7 +24,7 @@ import redis
 
 from config.celery import celery_config
 from config.settings import Settings
-from ktsync.broker import PRIORITY_STEPS, UNACKED_KEY, key_queue, key_queue_registry, sub_queues
+from ktsync.broker import ENQUEUED_AT_HEADER, PRIORITY_STEPS, UNACKED_KEY, deferred_by_lane, sub_queues
 from ktsync.lanes import LANES, Lane
 from worker.credentials import refused_credentials
 from worker.deadletter import RedisDeadLetterStore
@@ -33,7 +33,6 @@ from worker.ratelimit.base import Limits, recovered, with_margin
 from worker.recovery import live_sessions, read_recovery
 from worker.stats import RedisStats
 
-ENQUEUED_AT_HEADER = "ktsync_enqueued_at"  # set by producers.enqueue.Producer (same name, tested)
 # Messages read from the tail of each list when looking for the oldest enqueue time: the tail one
 # may lack the header (a replay, a task moved back from the schedule); the ones behind it are newer,
 # so the oldest time among them is still a lower bound of the tail's age.
@@ -209,22 +208,6 @@ def routed_queues(settings: Settings) -> list[str]:
     """Every queue ktsync workers read, in the order they take work (live, the pre-lane queue, bulk)."""
     routes = celery_config(settings)["task_routes"].values()
     return list(dict.fromkeys([*settings.worker.consumed_queues, *(route["queue"] for route in routes)]))
-
-
-def deferred_by_lane(client: redis.Redis, key_prefix: str) -> dict[Lane, int]:
-    """Tasks waiting for their budget in the key queues, per lane (keys end in ``:{lane}``)."""
-    keys = sorted(k.decode() for k in cast(set[bytes], client.smembers(key_queue_registry(key_prefix))))
-    counts = dict.fromkeys(LANES, 0)
-    if not keys:
-        return counts
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.zcard(key_queue(key_prefix, key))
-    for key, count in zip(keys, pipe.execute(), strict=True):
-        lane = key.rsplit(":", 1)[-1]
-        if lane in counts:
-            counts[Lane(lane)] += int(count)
-    return counts
 
 
 def total_status(queues: Sequence[QueueStatus], deferred: int) -> QueueStatus:

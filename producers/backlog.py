@@ -9,33 +9,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import cast
 
 import redis
 
 from config.settings import Settings
-from ktsync.broker import key_queue, key_queue_registry, sub_queues
+from ktsync.broker import deferred_by_lane, sub_queues
 from ktsync.lanes import Lane
 
 POLL = 0.5  # seconds between looks at a full backlog
 
 
 def bulk_backlog(client: redis.Redis, settings: Settings) -> int:
-    """Bulk messages waiting: queued in the broker, or deferred for the budget (two round trips)."""
-    queue = settings.worker.lane_queue(Lane.BULK)
+    """Bulk messages waiting: queued in the broker, or deferred for the budget."""
     pipe = client.pipeline(transaction=False)
-    for name in sub_queues(queue):
+    for name in sub_queues(settings.worker.lane_queue(Lane.BULK)):
         pipe.llen(settings.broker_prefix + name)
-    pipe.smembers(key_queue_registry(settings.key_prefix))
-    *lengths, keys = pipe.execute()
-    bulk_keys = [k.decode() for k in cast(set[bytes], keys) if k.decode().endswith(f":{Lane.BULK.value}")]
-    deferred = 0
-    if bulk_keys:
-        pipe = client.pipeline(transaction=False)
-        for key in bulk_keys:
-            pipe.zcard(key_queue(settings.key_prefix, key))
-        deferred = sum(int(n) for n in pipe.execute())
-    return sum(int(n) for n in lengths) + deferred
+    queued = sum(int(n) for n in pipe.execute())
+    return queued + deferred_by_lane(client, settings.key_prefix)[Lane.BULK]
 
 
 class Backpressure:

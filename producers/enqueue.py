@@ -13,12 +13,13 @@ from kombu.exceptions import OperationalError
 
 from config.celery import celery_config
 from config.settings import Settings
+from ktsync.broker import ENQUEUED_AT_HEADER
 from ktsync.contract import TASK_NAMES, MessageType, parse_message
 from ktsync.lanes import DEFAULT_LANE, Lane, parse_lane
 from producers.backlog import Backpressure
 
 PIPELINE = 500  # messages per Redis round trip
-ENQUEUED_AT_HEADER = "ktsync_enqueued_at"
+__all__ = ["ENQUEUED_AT_HEADER", "EnqueueError", "Producer", "summary"]
 
 
 def summary(message: Mapping[str, Any]) -> str:

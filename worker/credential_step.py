@@ -10,18 +10,17 @@ once KlickTipp accepts it again. Its tasks meanwhile wait in their queues for he
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import redis
 from celery import bootsteps
 
 from config.settings import Settings
 from worker.credentials import CredentialHealth, backoff
 from worker.klicktipp.errors import AuthError, KlickTippError
 from worker.runtime import RuntimeHolder
+from worker.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -122,21 +121,12 @@ def credential_step(holder: RuntimeHolder, settings: Settings) -> type[bootsteps
             self.watch = CredentialWatch(
                 credential.health, credential.check, pause, resume, consuming=consuming
             )
-            self.stopped = threading.Event()
-            self.thread = threading.Thread(target=self._run, name="ktsync-credential-watch", daemon=True)
-            self.thread.start()
-
-        def _run(self) -> None:
-            while not self.stopped.wait(WATCH_INTERVAL):
-                try:
-                    self.watch.tick()
-                except redis.RedisError as exc:  # Redis restarting: look again next time
-                    log.warning("credential watch: %s", exc)
+            self.ticker = Ticker("ktsync-credential-watch", self.watch.tick, WATCH_INTERVAL)
+            self.ticker.start()
 
         def stop(self, parent: Any) -> None:
-            stopped = getattr(self, "stopped", None)
-            if stopped is not None:
-                stopped.set()
-                self.thread.join(timeout=5)
+            ticker = getattr(self, "ticker", None)
+            if ticker is not None:
+                ticker.stop()
 
     return CredentialStep

@@ -62,6 +62,12 @@ def session_locks_key(prefix: str, session: str) -> str:
     return f"{prefix}:session:{session}:locks"
 
 
+def lock_keys(prefix: str, name: str, session: str | None) -> list[str]:
+    """KEYS of the lock scripts: the lock, and the session's lock registry when there is a session."""
+    key = f"{prefix}:lock:{name}"
+    return [key] if session is None else [key, session_locks_key(prefix, session)]
+
+
 def owner_token(session: str | None) -> str:
     """A fresh lock token; a session's carries the process id of its holder (see the module doc)."""
     random = secrets.token_hex(8)
@@ -146,8 +152,7 @@ class RedisLocks:
         self._unreleased = Unreleased()
 
     def _keys(self, name: str) -> list[str]:
-        key = f"{self._p}:lock:{name}"
-        return [key] if self._session is None else [key, session_locks_key(self._p, self._session)]
+        return lock_keys(self._p, name, self._session)
 
     def acquire(self, name: str, lease: float) -> str | None:
         self.release_pending()

@@ -37,6 +37,7 @@ class Decision:
     delay: float = 0.0
     counts: bool = True  # whether this retry uses up one of the task's attempts
     asked: float | None = None  # the server-chosen wait, when the delay had to be capped below it
+    defer: bool = False  # waiting for the budget: out of the worker slot, in the task's key queue
 
 
 def compute_backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
@@ -59,12 +60,12 @@ def _waiting(error: BaseException, policy: RetryPolicy, rng: random.Random) -> D
     if isinstance(error, LockBusy):
         return Decision(Action.RETRY, "lock_busy", rng.uniform(0.2, 1.0), counts=False)
     if isinstance(error, Throttled):
-        return Decision(Action.RETRY, "throttled", error.wait + rng.uniform(0, 0.5), counts=False)
+        return Decision(Action.RETRY, "throttled", error.wait + rng.uniform(0, 0.5), counts=False, defer=True)
     if isinstance(error, RateLimited):
         wait, asked = _server_wait(error, policy)
         # Spread the wake-ups over a second after the pause instead of all at its end.
         delay = (wait or 1.0) + rng.uniform(0, 1.0)
-        return Decision(Action.RETRY, "rate_limited", delay, counts=False, asked=asked)
+        return Decision(Action.RETRY, "rate_limited", delay, counts=False, asked=asked, defer=True)
     return None
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any, Protocol, cast
 import redis
 
 from worker.locks import Locks
+from worker.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -128,16 +128,14 @@ class ScheduleMover:
     def __init__(
         self, locks: Locks, steps: Sequence[Callable[[], int]], *, interval: float = MOVER_INTERVAL
     ) -> None:
-        self._locks, self._steps, self._interval = locks, steps, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ktsync-schedule-mover", daemon=True)
+        self._locks, self._steps = locks, steps
+        self._ticker = Ticker("ktsync-schedule-mover", self._run_once, interval)
 
     def start(self) -> None:
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._ticker.stop()
 
     def tick(self) -> int:
         token = self._locks.acquire(MOVER_LOCK, lease=30)
@@ -148,14 +146,10 @@ class ScheduleMover:
         finally:
             self._locks.release(MOVER_LOCK, token)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                moved = self.tick()
-                if moved:
-                    log.debug("schedule: %d delayed task(s) back on their queue", moved)
-            except redis.RedisError as exc:  # Redis restarting: try again next tick
-                log.warning("schedule mover: %s", exc)
+    def _run_once(self) -> None:
+        moved = self.tick()
+        if moved:
+            log.debug("schedule: %d delayed task(s) back on their queue", moved)
 
 
 def parked_step(schedule: Schedule, publish: Callable[[Parked], None]) -> Callable[[], int]:

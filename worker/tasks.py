@@ -23,6 +23,7 @@ from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 
 from config.settings import Settings
+from ktsync.broker import ENQUEUED_AT_HEADER
 from ktsync.contract import (
     TASK_NAMES,
     ContactChanged,
@@ -35,7 +36,7 @@ from ktsync.contract import (
     parse_message,
 )
 from ktsync.lanes import DEFAULT_LANE, Lane, fairness_key
-from producers.enqueue import ENQUEUED_AT_HEADER, summary
+from producers.enqueue import summary
 from worker.credentials import Verdict
 from worker.deadletter import DeadLetter
 from worker.klicktipp.errors import AuthError
@@ -326,7 +327,7 @@ def _failed(
     if decision.action is Action.RETRY and not decision.counts:
         # Waiting (busy contact, spent budget, KlickTipp's 429): not a failure, not worth a log line each.
         runtime.stats.incr(decision.reason)
-        if decision.reason == "lock_busy":
+        if not decision.defer:
             return attempt.later(decision.delay, attempt.failures)
         if decision.reason == "throttled":
             runtime.telemetry.throttled()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from celery import Celery
 
+from config.settings import Settings
 from fake_klicktipp.testing import (
     DEMO_CUSTOMER_KEY,
     DEMO_DEVELOPER_KEY,
@@ -34,6 +34,7 @@ from tests.integration.fault_helpers import (
 )
 from tests.integration.sync_helpers import Outcomes, Stores, calls_of, wait_for
 from tests.ops.conftest import ktsync
+from worker.credentials import RedisCredentialHealth
 
 pytestmark = pytest.mark.integration
 
@@ -147,21 +148,14 @@ def test_a_worker_whose_password_was_changed_harms_no_healthy_worker(
     wait_for(lambda: "takes no tasks" in password_worker.output(), timeout=10)
 
 
-def test_ktsync_status_names_a_refused_credential(env: dict[str, str], redis_client: object) -> None:
-    from worker.credentials import RedisCredentialHealth
+def test_ktsync_status_names_a_refused_credential(
+    env: dict[str, str], settings: Settings, redis_client: redis.Redis
+) -> None:
+    # Given a credential marked refused
+    RedisCredentialHealth(redis_client, settings.key_prefix, "abc123").refuse("api.tag.index: HTTP 401")
 
-    settings_env = {**os.environ, **env}
-    RedisCredentialHealth(redis_client, _prefix(env), "abc123").refuse("api.tag.index: HTTP 401")  # type: ignore[arg-type]
-    result = subprocess.run(
-        [sys.executable, "-m", "ktsync", "status", "--ping-timeout", "0"],
-        env=settings_env, capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
+    # Then the status says so, with what KlickTipp answered
+    result = ktsync("status", "--ping-timeout", "0", env={**os.environ, **env})
     assert result.returncode == 0, result.stderr
     assert "ALARM: KlickTipp refuses the credentials" in result.stdout
     assert "api.tag.index: HTTP 401" in result.stdout
-
-
-def _prefix(env: dict[str, str]) -> str:
-    from config.settings import load_settings
-
-    return load_settings(env).key_prefix

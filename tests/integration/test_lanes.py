@@ -23,8 +23,9 @@ from celery import Celery
 
 from config.settings import Settings
 from fake_klicktipp.testing import FakeControl
+from ktsync.broker import deferred_by_lane
 from ktsync.lanes import Lane
-from ktsync.queues import deferred_by_lane, limiter_status
+from ktsync.queues import limiter_status
 from producers import Producer
 from producers.backlog import bulk_backlog
 from tests.integration.fault_helpers import batch, reasons, tune

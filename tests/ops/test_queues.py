@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from ktsync import queues
-from ktsync.broker import PRIORITY_SEPARATOR
+from ktsync.broker import ENQUEUED_AT_HEADER, PRIORITY_SEPARATOR
 from ktsync.queues import (
     QueueStatus,
     dead_letter_counts,
@@ -19,7 +19,6 @@ from ktsync.queues import (
     queue_status,
     queue_statuses,
 )
-from producers.enqueue import ENQUEUED_AT_HEADER
 from tests.ops.seed import letter
 from worker.deadletter import RedisDeadLetterStore
 from worker.ratelimit import Limits, RedisRateLimiter
@@ -40,10 +39,6 @@ def message(enqueued_at: float | None = None, eta: float | None = None) -> bytes
 @pytest.fixture
 def broker(namespace: str) -> str:
     return f"{namespace}:"
-
-
-def test_the_header_name_is_the_producers(redis_client: redis.Redis) -> None:
-    assert queues.ENQUEUED_AT_HEADER == ENQUEUED_AT_HEADER
 
 
 def test_the_oldest_pending_message_is_found_at_the_tail_of_every_priority_list(

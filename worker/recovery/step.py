@@ -14,9 +14,9 @@ from worker.locks import RedisLocks
 from worker.recovery.heartbeat import Heartbeat, consumer_held
 from worker.recovery.keys import Keys
 from worker.recovery.reclaimer import Reclaimer, Restore
-from worker.recovery.ticker import Ticker
 from worker.runtime import RuntimeHolder, WorkerRuntime
 from worker.state import RedisStateStore
+from worker.ticker import Ticker
 
 
 def kombu_restore(app: Celery) -> Restore:

@@ -27,9 +27,9 @@ from worker.locks import (
     ACQUIRE_LUA,
     TRANSIENT,
     Unreleased,
+    lock_keys,
     owner_token,
     pay,
-    session_locks_key,
     stage_releases,
 )
 from worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
@@ -48,8 +48,7 @@ class RedisStateStore:
 
     def _lock(self, source: str, crm_contact_id: str) -> list[str]:
         """The claim's lock key, and the session's lock registry when there is a session."""
-        key = f"{self._p}:lock:contact:{source}:{crm_contact_id}"
-        return [key] if self._session is None else [key, session_locks_key(self._p, self._session)]
+        return lock_keys(self._p, f"contact:{source}:{crm_contact_id}", self._session)
 
     def claim(self, source: str, crm_contact_id: str, event_id: str | None, *, lease: float) -> Claim | None:
         token, keys = owner_token(self._session), self._lock(source, crm_contact_id)

@@ -1,4 +1,6 @@
-"""A daemon thread that runs one function every few seconds and survives its failures."""
+"""A daemon thread that runs one function every few seconds and survives its failures.
+
+The heartbeat, the reclaimer, the schedule mover and the credential watch each run in one."""
 
 from __future__ import annotations
 
