@@ -12,9 +12,9 @@ import threading
 import requests
 from celery import Celery
 
-from config.celery import celery_config
-from config.settings import load_settings
 from fake_klicktipp.testing import SINGLE_OPT_IN_LIST_ID, partner_headers
+from ktsync.config.celery import celery_config
+from ktsync.config.settings import load_settings
 
 settings = load_settings()
 app = Celery("bench", set_as_current=True)

@@ -16,11 +16,11 @@ from dataclasses import replace
 from typing import Any
 
 from bench.environment import bench_config, bench_env
-from config.settings import load_settings
 from fake_klicktipp.testing import UNSUBSCRIBED_EMAIL, FakeControl, running_fake
+from ktsync.config.settings import load_settings
 from ktsync.contract import ContactUpsert, parse_message
 from ktsync.redis_server import resolve_redis
-from worker.runtime import WorkerRuntime
+from ktsync.worker.runtime import WorkerRuntime
 
 
 def event(crm_id: str, email: str, at: int, **properties: Any) -> ContactUpsert:

@@ -36,15 +36,15 @@ import redis
 
 from bench.environment import bench_env
 from bench.run import new_contact
-from config.settings import Settings, load_settings
 from fake_klicktipp.testing import RunningFake, running_fake
 from ktsync.broker import UNACKED_KEY, sub_queues
+from ktsync.config.settings import Settings, load_settings
 from ktsync.local import local_config
+from ktsync.producers import Producer
 from ktsync.redis_server import RedisHandle, resolve_redis
-from producers import Producer
-from worker.recovery import Keys, live_sessions, read_recovery
-from worker.stats import RedisStats
-from worker.telemetry import read_timeline
+from ktsync.worker.recovery import Keys, live_sessions, read_recovery
+from ktsync.worker.stats import RedisStats
+from ktsync.worker.telemetry import read_timeline
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "ktsync-bench-crash"

@@ -40,14 +40,14 @@ from celery import Celery
 from bench.environment import bench_config, bench_env
 from bench.rate import stop
 from bench.run import new_contact
-from config.celery import celery_config
-from config.settings import Settings, load_settings
 from fake_klicktipp.testing import RunningFake, running_fake
 from ktsync.broker import ENQUEUED_AT_HEADER, sub_queues
+from ktsync.config.celery import celery_config
+from ktsync.config.settings import Settings, load_settings
+from ktsync.producers import Producer
+from ktsync.producers.enqueue import summary
 from ktsync.redis_server import RedisHandle, resolve_redis
-from producers import Producer
-from producers.enqueue import summary
-from worker.state import RedisStateStore
+from ktsync.worker.state import RedisStateStore
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP = 5.0  # seconds of the window left out of the throughput (the bucket's burst goes first)

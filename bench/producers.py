@@ -21,11 +21,11 @@ import redis
 from kombu import Connection
 from kombu import Producer as KombuProducer
 
-from config.settings import Settings, load_settings
+from ktsync.config.settings import Settings, load_settings
 from ktsync.lanes import Lane
+from ktsync.producers import Producer
+from ktsync.producers.imports import CsvLayout, csv_messages, run_import
 from ktsync.redis_server import ephemeral_redis
-from producers import Producer
-from producers.imports import CsvLayout, csv_messages, run_import
 
 QUEUE = "bench-producers"
 

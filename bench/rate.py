@@ -40,14 +40,14 @@ from celery import Celery
 from bench.environment import bench_config, bench_env
 from bench.rate_workers import ONE_HTTP_TASK, gate_key
 from bench.run import new_contact
-from config.celery import celery_config
-from config.settings import Settings, load_settings
 from fake_klicktipp.testing import RunningFake, running_fake
 from ktsync.broker import sub_queues
+from ktsync.config.celery import celery_config
+from ktsync.config.settings import Settings, load_settings
+from ktsync.producers import Producer
 from ktsync.queues import overall_status
 from ktsync.redis_server import RedisHandle, resolve_redis
-from producers import Producer
-from worker.stats import RedisStats
+from ktsync.worker.stats import RedisStats
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE_ENV = ("KTSYNC_RATE_LIMIT", "KTSYNC_RATE_BURST", "KTSYNC_MAX_IN_FLIGHT")  # the scenario file rules

@@ -3,7 +3,7 @@
     python -m bench.rate_workers [ktsync worker options]   # `ktsync worker`, every gate wait recorded
     celery -A bench.rate_workers worker ...                 # one POST /subscriber per task, Celery rate_limit
 
-The ktsync worker is the real one (``ktsync.cli``); only ``worker.runtime.limiter_gate`` is wrapped so
+The ktsync worker is the real one (``ktsync.cli``); only ``ktsync.worker.runtime.limiter_gate`` is wrapped so
 that each KlickTipp call records how long its worker slot waited for the limiter before the call went
 out (or before the task gave up with ``Throttled`` and was requeued). The limiter's decisions are
 untouched. Records go to Redis under ``{key_prefix}:bench:gate``: a hash ``granted``/``throttled`` and
@@ -27,10 +27,10 @@ import redis
 import requests
 from celery import Celery
 
-from config.celery import celery_config
-from config.settings import load_settings
 from fake_klicktipp.testing import SINGLE_OPT_IN_LIST_ID, partner_headers
-from worker.ratelimit import Throttled, limiter_gate
+from ktsync.config.celery import celery_config
+from ktsync.config.settings import load_settings
+from ktsync.worker.ratelimit import Throttled, limiter_gate
 
 Gate = Callable[[str], contextlib.AbstractContextManager[object]]
 ONE_HTTP_TASK = "bench.rate_one_http"
@@ -95,11 +95,11 @@ def timed_limiter_gate(store: redis.Redis, key: str) -> Callable[..., Gate]:
 
 
 def main() -> None:
-    import worker.runtime
+    import ktsync.worker.runtime
     from ktsync.cli import main as ktsync_main
 
     store = redis.Redis.from_url(settings.redis_url)
-    worker.runtime.limiter_gate = timed_limiter_gate(store, gate_key(settings.key_prefix))  # type: ignore[attr-defined]
+    ktsync.worker.runtime.limiter_gate = timed_limiter_gate(store, gate_key(settings.key_prefix))  # type: ignore[attr-defined]
     ktsync_main(args=["worker", *sys.argv[1:]], prog_name="ktsync")
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from kombu.entity import Queue
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
 
 # Tasks that make no KlickTipp call of their own but enqueue many that do.

@@ -1,6 +1,6 @@
 """ktsync's settings as frozen values: what the YAML file and the environment configure.
 
-Built and validated by :mod:`config.settings`; everything else only reads them.
+Built and validated by :mod:`ktsync.config.settings`; everything else only reads them.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from config.model import (
+from ktsync.config.model import (
     DEFAULT_SOURCE,
     DELETION_POLICIES,
     FIELD_TYPES,

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from marshmallow import ValidationError
 
-from config.model import (
+from ktsync.config.model import (
     DEFAULT_SOURCE,
     DELETION_POLICIES,
     FIELD_TYPES,
@@ -25,7 +25,7 @@ from config.model import (
     SourceSettings,
     TagRule,
 )
-from config.schema import SettingsSchema
+from ktsync.config.schema import SettingsSchema
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("ktsync.yaml")
 

@@ -4,7 +4,7 @@ Kombu's Redis transport keeps waiting messages in a list per queue (plus one lis
 ``LPUSH`` to publish, ``BRPOP`` to consume, so the oldest message is at index -1) and delivered but
 unacknowledged ones in the ``unacked`` hash. Every broker key carries ``broker_prefix`` (kombu's
 ``global_keyprefix``). Work deferred for its budget waits in ktsync's key queues (written by
-:mod:`worker.keyqueues`; producers read their depth for flow control).
+:mod:`ktsync.worker.keyqueues`; producers read their depth for flow control).
 """
 
 from __future__ import annotations

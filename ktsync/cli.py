@@ -17,12 +17,12 @@ from typing import IO, Any
 import click
 import redis
 
-from config.settings import ConfigError, Settings, load_settings
 from ktsync.cli_dlq import register as register_dlq
 from ktsync.cli_ops import log_format_option
 from ktsync.cli_ops import register as register_ops
 from ktsync.cli_sync import register as register_sync
 from ktsync.cli_webhooks import register as register_webhooks
+from ktsync.config.settings import ConfigError, Settings, load_settings
 
 EXIT_REJECTED = 2
 
@@ -62,16 +62,16 @@ def worker(
 ) -> None:
     """Run a Celery worker in the foreground (checks the account first)."""
     from ktsync.logs import configure_logging, take_over_celery_logging
-    from worker.celery_app import create_app
-    from worker.preflight import PreflightError, startup_check
+    from ktsync.worker.celery_app import create_app
+    from ktsync.worker.preflight import PreflightError, startup_check
 
     if log_format == "json":  # one JSON object per line from the first record on, so no banner either
         configure_logging(log_format, loglevel)
         take_over_celery_logging(log_format)
         quiet = True
-    from worker.crm.base import CrmConfigError
-    from worker.klicktipp.errors import AuthError, KlickTippError
-    from worker.klicktipp.errors import ConfigError as CredentialsError
+    from ktsync.worker.crm.base import CrmConfigError
+    from ktsync.worker.klicktipp.errors import AuthError, KlickTippError
+    from ktsync.worker.klicktipp.errors import ConfigError as CredentialsError
 
     settings = _settings()
     app = create_app(settings)
@@ -124,8 +124,8 @@ def enqueue(file: IO[str], dry_run: bool, lane: str) -> None:
 
     Exit status: 0 all accepted, 2 some rejected, 1 nothing could be enqueued.
     """
-    from producers import EnqueueError, Producer
-    from producers.imports import jsonl_messages, run_import
+    from ktsync.producers import EnqueueError, Producer
+    from ktsync.producers.imports import jsonl_messages, run_import
 
     settings = _settings()
     if dry_run:
@@ -179,8 +179,8 @@ def import_file(path: Path, source: str, fmt: str, id_column: str, email_column:
 
     Exit status: 0 all accepted, 2 some rejected, 1 nothing could be enqueued.
     """
-    from producers import EnqueueError, Producer
-    from producers.imports import CsvLayout, ImportReport, csv_messages, jsonl_messages, run_import
+    from ktsync.producers import EnqueueError, Producer
+    from ktsync.producers.imports import CsvLayout, ImportReport, csv_messages, jsonl_messages, run_import
 
     columns = dict(_pair(item) for item in mapping)
     layout = CsvLayout(source, id_column, email_column, sms_column, occurred_at_column, frozenset(list_column),
@@ -283,7 +283,7 @@ def _count_lines(path: Path) -> int:
 
 def _dry_run(file: IO[str], settings: Settings) -> None:
     from ktsync.dryrun import dry_run
-    from worker.runtime import WorkerRuntime
+    from ktsync.worker.runtime import WorkerRuntime
 
     runtime = WorkerRuntime.build(settings, os.environ)
     try:
@@ -303,7 +303,7 @@ def review() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def review_list(as_json: bool) -> None:
     """Show the deletion requests waiting for review, oldest first."""
-    from worker.review import RedisReviewList
+    from ktsync.worker.review import RedisReviewList
 
     with _redis(_settings()) as (client, settings):
         items = RedisReviewList(client, settings.key_prefix).list()
@@ -323,7 +323,7 @@ def review_list(as_json: bool) -> None:
 @click.argument("request_id")
 def review_done(request_id: str) -> None:
     """Remove a request from the review list once it has been handled."""
-    from worker.review import RedisReviewList
+    from ktsync.worker.review import RedisReviewList
 
     with _redis(_settings()) as (client, settings):
         removed = RedisReviewList(client, settings.key_prefix).remove(request_id)

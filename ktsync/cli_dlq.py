@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from config.settings import Settings
-from worker.deadletter import DeadLetter, Filter, RedisDeadLetterStore
+from ktsync.config.settings import Settings
+from ktsync.worker.deadletter import DeadLetter, Filter, RedisDeadLetterStore
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -97,7 +97,7 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     def stats(as_json: bool) -> None:
         """Dead letters grouped by reason and KlickTipp code, each with its meaning and the fix."""
-        from worker.deadletter.triage import group
+        from ktsync.worker.deadletter.triage import group
 
         with redis_block(settings()) as (client, conf):
             store = _store(client, conf)
@@ -126,8 +126,8 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
 
         An entry leaves the queue only when its replayed task has succeeded.
         """
-        from producers import Producer
-        from producers.replay import replay as publish_again
+        from ktsync.producers import Producer
+        from ktsync.producers.replay import replay as publish_again
 
         with redis_block(settings()) as (client, conf):
             store = _store(client, conf)

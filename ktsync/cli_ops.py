@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 from ktsync.logs import FORMATS, LOG_FORMAT_ENV, configure_logging
 from ktsync.metrics import NO_ACCOUNT, USERNAME_ENV
 
@@ -50,7 +50,7 @@ def workers_online(settings: Settings, timeout: float) -> dict[str, Any] | None:
         return None
     from celery import Celery
 
-    from config.celery import celery_config
+    from ktsync.config.celery import celery_config
 
     app = Celery("ktsync-status", set_as_current=False)
     app.conf.update(celery_config(settings))
@@ -163,7 +163,7 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     def status(as_json: bool, ping_timeout: float) -> None:
         """Queues (pending, age, in flight, scheduled, parked), workers, outcomes, dead letters, limiter."""
         from ktsync.queues import status_report
-        from worker.runtime import account_key
+        from ktsync.worker.runtime import account_key
 
         with redis_block(settings()) as (client, conf):
             report = status_report(client, conf, account_key(os.environ), time.time())
@@ -198,7 +198,7 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         """Run Flower (Celery's web monitor) on ktsync's broker, behind basic auth from FLOWER_BASIC_AUTH."""
         from celery import Celery
 
-        from config.celery import celery_config
+        from ktsync.config.celery import celery_config
 
         credentials = os.environ.get(FLOWER_AUTH_ENV, "")
         # Flower reads the variable itself: the password never goes on argv, where `ps` shows it.

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
 
 RESYNC_CHUNK = 500
@@ -27,8 +27,8 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         """Run the scheduler: reconciliation every `reconcile.interval` seconds (run exactly one)."""
         from celery import Celery
 
-        from config.celery import celery_config
-        from worker.tasks import RECONCILE_TASK
+        from ktsync.config.celery import celery_config
+        from ktsync.worker.tasks import RECONCILE_TASK
 
         conf = settings()
         app = Celery("ktsync-beat", set_as_current=False)
@@ -59,9 +59,9 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     def resync(source: str, origin: str, dry_run: bool, lane: str) -> None:
         """Re-check every contact of a source that ktsync knows (a full resync of that source)."""
         from ktsync.contract import TASK_NAMES, MessageType
-        from producers import Producer
-        from worker.reconcile import recheck_messages
-        from worker.state import RedisStateStore
+        from ktsync.producers import Producer
+        from ktsync.worker.reconcile import recheck_messages
+        from ktsync.worker.state import RedisStateStore
 
         with redis_block(settings()) as (client, conf):
             state = RedisStateStore(client, conf.key_prefix)
@@ -100,9 +100,9 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     def contact_show(who: str, source: str | None, as_json: bool) -> None:
         """WHO: a CRM contact id or an e-mail address. Shows the state and the timeline, newest first:
         events received, KlickTipp calls with their results, outcomes, dead letters and replays."""
-        from worker.deadletter import Filter, RedisDeadLetterStore
-        from worker.state import RedisStateStore
-        from worker.telemetry import read_timeline
+        from ktsync.worker.deadletter import Filter, RedisDeadLetterStore
+        from ktsync.worker.state import RedisStateStore
+        from ktsync.worker.telemetry import read_timeline
 
         with redis_block(settings()) as (client, conf):
             state = RedisStateStore(client, conf.key_prefix)

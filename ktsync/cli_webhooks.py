@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import click
 
-from config.settings import Settings
 from ktsync.cli_ops import log_format_option
+from ktsync.config.settings import Settings
 from ktsync.logs import configure_logging
 
 DEFAULT_PORT = 8780
@@ -47,8 +47,8 @@ def register(main: click.Group, settings: Callable[[], Settings]) -> None:
 
         A 2xx answer means the messages are in the queue; 503 asks the sender to retry.
         """
-        from producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
-        from producers.webhooks.server import serve
+        from ktsync.producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
+        from ktsync.producers.webhooks.server import serve
 
         try:
             secrets = WebhookSecrets.from_env(os.environ)

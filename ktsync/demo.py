@@ -19,13 +19,13 @@ from typing import Any
 
 import redis
 
-from config.settings import Settings, load_settings
 from fake_klicktipp.testing import running_fake
+from ktsync.config.settings import Settings, load_settings
 from ktsync.local import fake_env, local_config
+from ktsync.producers import Producer
+from ktsync.producers.imports import ImportReport, jsonl_messages, run_import
 from ktsync.queues import overall_status
 from ktsync.redis_server import resolve_redis
-from producers import Producer
-from producers.imports import ImportReport, jsonl_messages, run_import
 
 DEFAULT_CONTACTS = Path(__file__).resolve().parents[1] / "examples" / "contacts.jsonl"
 DEMO_NAMESPACE = "ktsync-demo"
@@ -100,7 +100,7 @@ def _wait_for_drain(
 
 
 def _handled(client: redis.Redis, settings: Settings) -> int:
-    from worker.stats import RedisStats
+    from ktsync.worker.stats import RedisStats
 
     counts = RedisStats(client, settings.key_prefix).snapshot()
     return sum(v for k, v in counts.items() if k != "retried")
@@ -113,8 +113,8 @@ def _summarize(
     state: Mapping[str, Any],
     requests: Sequence[Mapping[str, Any]],
 ) -> None:
-    from worker.deadletter import RedisDeadLetterStore
-    from worker.stats import RedisStats
+    from ktsync.worker.deadletter import RedisDeadLetterStore
+    from ktsync.worker.stats import RedisStats
 
     counts = RedisStats(client, settings.key_prefix).snapshot()
     _say("")

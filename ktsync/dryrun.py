@@ -10,9 +10,9 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 
 from ktsync.contract import ContactDeleted, ContactUpsert, ContractError, Message, parse_message
-from worker.runtime import WorkerRuntime
-from worker.service import SyncOutcome
-from worker.sync.mapping import MappingConfigError, MappingError
+from ktsync.worker.runtime import WorkerRuntime
+from ktsync.worker.service import SyncOutcome
+from ktsync.worker.sync.mapping import MappingConfigError, MappingError
 
 Echo = Callable[[str], None]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import redis
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
-from worker.lanemetrics import read_lane_calls, read_latency
-from worker.ratelimit.base import RATE_MARGIN
+from ktsync.worker.lanemetrics import read_lane_calls, read_latency
+from ktsync.worker.ratelimit.base import RATE_MARGIN
 
 NEW_CONTACT_CALLS = 2.0  # subscribe with its fields, then one tag call
 MIN_MEASURED = 50  # contacts applied in the bulk lane before their average cost is trusted

@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 
-from config.settings import DEFAULT_CONFIG_PATH
 from fake_klicktipp.testing import (
     DEMO_CUSTOMER_KEY,
     DEMO_DEVELOPER_KEY,
@@ -21,6 +20,7 @@ from fake_klicktipp.testing import (
     DEMO_USERNAME,
     SINGLE_OPT_IN_LIST_ID,
 )
+from ktsync.config.settings import DEFAULT_CONFIG_PATH
 
 
 @contextmanager

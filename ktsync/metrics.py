@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import redis
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 
 if TYPE_CHECKING:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -107,8 +107,8 @@ class RedisCollector:
         yield _gauge("ktsync_up", 1)
 
     def _outcomes(self) -> list[Metric]:
-        from worker.credentials import refused_credentials
-        from worker.stats import RedisStats
+        from ktsync.worker.credentials import refused_credentials
+        from ktsync.worker.stats import RedisStats
 
         stats = RedisStats(self._redis, self._p).snapshot()
         outcomes = _counter("ktsync_outcomes", labels=["outcome"])
@@ -123,7 +123,7 @@ class RedisCollector:
         ]
 
     def _calls(self) -> list[Metric]:
-        from worker.telemetry import read_calls
+        from ktsync.worker.telemetry import read_calls
 
         calls = read_calls(self._redis, self._p)
         family = _counter("ktsync_klicktipp_calls", labels=["operation", "status"])
@@ -134,8 +134,8 @@ class RedisCollector:
 
     def _limiter(self) -> list[Metric]:
         from ktsync.queues import limiter_status
-        from worker.ratelimit.base import with_margin
-        from worker.telemetry import read_limiter
+        from ktsync.worker.ratelimit.base import with_margin
+        from ktsync.worker.telemetry import read_limiter
 
         waits, rate = read_limiter(self._redis, self._p), self._settings.rate
         state = limiter_status(self._redis, self._p, self._account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight, rate.bulk_share))  # fmt: skip
@@ -193,7 +193,7 @@ class RedisCollector:
 
         from ktsync.broker import deferred_by_lane
         from ktsync.queues import lane_report, queue_statuses
-        from worker.lanemetrics import read_lane_calls, read_latency
+        from ktsync.worker.lanemetrics import read_lane_calls, read_latency
 
         settings = self._settings
         queues = queue_statuses(self._redis, settings.worker.consumed_queues, now, settings.broker_prefix)
@@ -219,7 +219,7 @@ class RedisCollector:
         return [*gauges.values(), age, calls, latency]
 
     def _recovery(self) -> list[Metric]:
-        from worker.recovery import live_sessions, read_recovery
+        from ktsync.worker.recovery import live_sessions, read_recovery
 
         counts = read_recovery(self._redis, self._p)
         released = _counter("ktsync_recovery_released", labels=["what"])
@@ -239,7 +239,7 @@ def serve_metrics(
     """Serve ``/metrics`` until SIGTERM or Ctrl-C (prometheus-client's threaded WSGI server)."""
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from worker.runtime import account_key
+    from ktsync.worker.runtime import account_key
 
     if not env.get(USERNAME_ENV, "").strip():
         log.warning("%s; ktsync_limiter_* describe an unused bucket", NO_ACCOUNT)

@@ -22,16 +22,16 @@ from typing import Any, cast
 
 import redis
 
-from config.celery import celery_config
-from config.settings import Settings
 from ktsync.broker import ENQUEUED_AT_HEADER, PRIORITY_STEPS, UNACKED_KEY, deferred_by_lane, sub_queues
+from ktsync.config.celery import celery_config
+from ktsync.config.settings import Settings
 from ktsync.lanes import LANES, Lane
-from worker.credentials import refused_credentials
-from worker.deadletter import RedisDeadLetterStore
-from worker.lanemetrics import recent_shares
-from worker.ratelimit.base import Limits, recovered, with_margin
-from worker.recovery import live_sessions, read_recovery
-from worker.stats import RedisStats
+from ktsync.worker.credentials import refused_credentials
+from ktsync.worker.deadletter import RedisDeadLetterStore
+from ktsync.worker.lanemetrics import recent_shares
+from ktsync.worker.ratelimit.base import Limits, recovered, with_margin
+from ktsync.worker.recovery import live_sessions, read_recovery
+from ktsync.worker.stats import RedisStats
 
 # Messages read from the tail of each list when looking for the oldest enqueue time: the tail one
 # may lack the header (a replay, a task moved back from the schedule); the ones behind it are newer,

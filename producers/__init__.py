@@ -3,6 +3,11 @@
 Producers import only the contract and the settings, never worker internals.
 """
 
-from producers.enqueue import EnqueueError, Producer
+if __name__ != "ktsync.producers":  # the checkout's top-level folder, imported by its pre-namespace name
+    raise ImportError(
+        f"import ktsync.producers, not {__name__}: ktsync's packages live under the one name ktsync"
+    )
+
+from ktsync.producers.enqueue import EnqueueError, Producer
 
 __all__ = ["EnqueueError", "Producer"]

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import redis
 
-from config.settings import Settings
 from ktsync.broker import deferred_by_lane, sub_queues
+from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
 
 POLL = 0.5  # seconds between looks at a full backlog

@@ -11,12 +11,12 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from config.celery import celery_config
-from config.settings import Settings
 from ktsync.broker import ENQUEUED_AT_HEADER
+from ktsync.config.celery import celery_config
+from ktsync.config.settings import Settings
 from ktsync.contract import TASK_NAMES, MessageType, parse_message
 from ktsync.lanes import DEFAULT_LANE, Lane, parse_lane
-from producers.backlog import Backpressure
+from ktsync.producers.backlog import Backpressure
 
 PIPELINE = 500  # messages per Redis round trip
 __all__ = ["ENQUEUED_AT_HEADER", "EnqueueError", "Producer", "summary"]

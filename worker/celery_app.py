@@ -8,16 +8,16 @@ from typing import Any
 
 from celery import Celery, bootsteps, signals
 
-from config.celery import celery_config
-from config.settings import Settings, SourceSettings
+from ktsync.config.celery import celery_config
+from ktsync.config.settings import Settings, SourceSettings
 from ktsync.lanes import Lane
-from worker.credential_step import credential_step
-from worker.keyqueues import release_step
-from worker.recovery.step import recovery_step
-from worker.retry import RetryPolicy
-from worker.runtime import RuntimeHolder
-from worker.schedule import ScheduleMover, parked_step
-from worker.tasks import NOTIFY_TASK, AppSender, register_tasks
+from ktsync.worker.credential_step import credential_step
+from ktsync.worker.keyqueues import release_step
+from ktsync.worker.recovery.step import recovery_step
+from ktsync.worker.retry import RetryPolicy
+from ktsync.worker.runtime import RuntimeHolder
+from ktsync.worker.schedule import ScheduleMover, parked_step
+from ktsync.worker.tasks import NOTIFY_TASK, AppSender, register_tasks
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -81,3 +81,24 @@ def create_app(
     signals.worker_process_shutdown.connect(_close, weak=False)
     signals.worker_shutdown.connect(_close, weak=False)
     return app
+
+
+_module_app: Celery | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``app`` (and ``celery``): built from the settings on first use, so that Celery's own CLI can load it.
+
+    ``celery -A ktsync.worker.celery_app inspect ping|active|stats|registered``, ``events`` and
+    ``purge -Q ktsync.live`` then work as for any Celery project. Built lazily: importing this module
+    (``create_app``) reads no configuration. Run workers with ``ktsync worker``: it checks the account
+    before consuming, which ``celery worker`` would skip.
+    """
+    global _module_app
+    if name not in ("app", "celery"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _module_app is None:
+        from ktsync.config.settings import load_settings
+
+        _module_app = create_app(load_settings())
+    return _module_app

@@ -2,7 +2,7 @@
 
 A consumer bootstep runs :class:`CredentialWatch` in the worker's main process (where the consumer
 lives, whatever the pool): it stops consuming every queue as soon as the credential is marked
-refused (by this worker or another holding the same credential, see :mod:`worker.credentials`),
+refused (by this worker or another holding the same credential, see :mod:`ktsync.worker.credentials`),
 re-checks it after 5, 10, 20 ... 300 seconds with one real call, and resumes — in the lanes' order —
 once KlickTipp accepts it again. Its tasks meanwhile wait in their queues for healthy workers.
 """
@@ -16,11 +16,11 @@ from typing import Any
 
 from celery import bootsteps
 
-from config.settings import Settings
-from worker.credentials import CredentialHealth, backoff
-from worker.klicktipp.errors import AuthError, KlickTippError
-from worker.runtime import RuntimeHolder
-from worker.ticker import Ticker
+from ktsync.config.settings import Settings
+from ktsync.worker.credentials import CredentialHealth, backoff
+from ktsync.worker.klicktipp.errors import AuthError, KlickTippError
+from ktsync.worker.runtime import RuntimeHolder
+from ktsync.worker.ticker import Ticker
 
 log = logging.getLogger(__name__)
 

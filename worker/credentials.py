@@ -9,7 +9,7 @@ with one real authenticated call:
 * refused too: the credential is bad. It is marked refused in Redis (an ``ALARM`` is logged once),
   the task goes back to its queue for a healthy worker, and every worker holding that credential stops
   taking tasks and re-checks it with backoff — one login per worker per check, no storm — until it
-  works again (see :mod:`worker.credential_step`);
+  works again (see :mod:`ktsync.worker.credential_step`);
 * accepted: the credential is fine and KlickTipp refused this one operation (a plan without that
   feature, say): the task is dead-lettered as ``auth``.
 
@@ -34,9 +34,9 @@ from typing import Any, Protocol, cast
 
 import redis
 
-from worker.klicktipp.auth import ENV_CUSTOMER_KEY, ENV_DEVELOPER_KEY, ENV_PASSWORD, ENV_USERNAME
-from worker.klicktipp.client import KlickTippClient
-from worker.klicktipp.errors import AuthError, KlickTippError
+from ktsync.worker.klicktipp.auth import ENV_CUSTOMER_KEY, ENV_DEVELOPER_KEY, ENV_PASSWORD, ENV_USERNAME
+from ktsync.worker.klicktipp.client import KlickTippClient
+from ktsync.worker.klicktipp.errors import AuthError, KlickTippError
 
 REFUSED_TTL = 60  # seconds a refusal shows after the last worker holding the credential renewed it
 FINGERPRINT_ROUNDS = 100_000  # PBKDF2 rounds: the id must not help anyone guess the password

@@ -12,11 +12,11 @@ import logging
 from typing import Any
 
 from ktsync.contract import ContactDeleted, DeletionRequested
-from worker.klicktipp.errors import ContactNotFound, NotFound, NotSubscribedError, Rejected
-from worker.review import ReviewList
-from worker.service import LOCK_WAIT, SyncDeps, SyncOutcome
-from worker.state.base import ContactState, claimed
-from worker.sync.plan import Call, owned_names
+from ktsync.worker.klicktipp.errors import ContactNotFound, NotFound, NotSubscribedError, Rejected
+from ktsync.worker.review import ReviewList
+from ktsync.worker.service import LOCK_WAIT, SyncDeps, SyncOutcome
+from ktsync.worker.state.base import ContactState, claimed
+from ktsync.worker.sync.plan import Call, owned_names
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 * A message whose delivery killed the worker process (no attempt ever finished) is counted per
   task id; past ``deadletter.max_deliveries`` it is dead-lettered as *poison* instead of looping.
-* While the worker's own credential is marked refused (see :mod:`worker.credentials`), a task it
+* While the worker's own credential is marked refused (see :mod:`ktsync.worker.credentials`), a task it
   receives goes straight back to its queue, for a healthy worker, without trying to log in.
 
 Key layout: ``{p}:deliveries:{task_id}`` counter (1 day TTL); the refusal flag of the credential
@@ -17,7 +17,7 @@ from typing import Protocol
 
 import redis
 
-from worker.credentials import refusal_key
+from ktsync.worker.credentials import refusal_key
 
 DELIVERY_TTL = 24 * 3600
 

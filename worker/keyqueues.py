@@ -5,13 +5,13 @@ A task the limiter refuses for longer than it may wait in place is *deferred* to
 fairness key (account + lane, see :mod:`ktsync.lanes`), with a release time taken from that key's
 clock: releases of one key are spaced ``spacing`` apart (one token's time at the key's rate), so a
 backlog comes back in order and at the budget's pace instead of all at once. The mover (see
-:mod:`worker.schedule`) publishes due entries to their queue, then removes them (a crash in between
+:mod:`ktsync.worker.schedule`) publishes due entries to their queue, then removes them (a crash in between
 repeats a task — idempotent — and never loses one). This is the model of Inngest's key queues: a
 key whose budget is spent never stands in front of work that can run now.
 
 Key layout (``{p}`` the key prefix, ``{k}`` a fairness key such as ``3f2a…:bulk``), Redis's clock in ms:
 
-* ``{p}:kq:{k}``     sorted set: member = :class:`~worker.schedule.Parked` JSON, score = release time
+* ``{p}:kq:{k}``     sorted set: member = :class:`~ktsync.worker.schedule.Parked` JSON, score = release time
 * ``{p}:kq:clock``   hash: ``{k}`` -> the next free release time of that key
 * ``{p}:kq:keys``    set of the keys with deferred work
 """
@@ -26,7 +26,7 @@ from typing import Protocol, cast
 import redis
 
 from ktsync.broker import key_queue, key_queue_registry
-from worker.schedule import BATCH, Parked
+from ktsync.worker.schedule import BATCH, Parked
 
 # KEYS[1] key queue, KEYS[2] clocks hash, KEYS[3] registry; ARGV[1] fairness key, ARGV[2] member,
 # ARGV[3] earliest delay ms, ARGV[4] spacing ms. Returns the release time (ms, Redis clock).

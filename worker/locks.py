@@ -2,7 +2,7 @@
 
 A lease (not a plain lock) means a worker that dies holding it blocks the others for at most the
 lease — or, for a worker with a session, only until another worker notices it died (see
-:mod:`worker.recovery`), which is why a session's locks are registered with it.
+:mod:`ktsync.worker.recovery`), which is why a session's locks are registered with it.
 
 Key layout (``{p}`` the key prefix, ``{sid}`` the worker's session id):
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from config.settings import Settings
-from worker.credentials import CredentialCheck
-from worker.reference import ReferenceData
-from worker.sync.mapping import MappingConfigError, resolve_mapping
+from ktsync.config.settings import Settings
+from ktsync.worker.credentials import CredentialCheck
+from ktsync.worker.reference import ReferenceData
+from ktsync.worker.sync.mapping import MappingConfigError, resolve_mapping
 
 
 class PreflightError(RuntimeError):

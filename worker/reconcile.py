@@ -14,11 +14,11 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 from ktsync.contract import TASK_NAMES, MessageType
-from producers.replay import Sender, replay
-from worker.deadletter import DeadLetterStore, Filter
-from worker.state.base import StateStore
+from ktsync.producers.replay import Sender, replay
+from ktsync.worker.deadletter import DeadLetterStore, Filter
+from ktsync.worker.state.base import StateStore
 
 TRANSIENT_REASONS = ("retries_exhausted",)
 

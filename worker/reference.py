@@ -15,10 +15,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from worker.klicktipp.client import KlickTippClient
-from worker.klicktipp.errors import Rejected
-from worker.locks import Locks, held
-from worker.refcache import ReferenceCache
+from ktsync.worker.klicktipp.client import KlickTippClient
+from ktsync.worker.klicktipp.errors import Rejected
+from ktsync.worker.locks import Locks, held
+from ktsync.worker.refcache import ReferenceCache
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from ktsync.contract import ContactChanged, ContactUpsert, KlickTippContactChanged
-from worker.crm import CrmFetcher
-from worker.service import ContactSync, SyncDeps, SyncOutcome
+from ktsync.worker.crm import CrmFetcher
+from ktsync.worker.service import ContactSync, SyncDeps, SyncOutcome
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,13 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from config.model import RateSettings, RetrySettings
+from ktsync.config.model import RateSettings, RetrySettings
 from ktsync.contract import ContractError
-from worker.klicktipp.errors import AuthError, RateLimited
-from worker.locks import LockBusy
-from worker.ratelimit import Throttled
-from worker.ratelimit.gate import bounded
-from worker.sync.mapping import MappingConfigError, MappingError
+from ktsync.worker.klicktipp.errors import AuthError, RateLimited
+from ktsync.worker.locks import LockBusy
+from ktsync.worker.ratelimit import Throttled
+from ktsync.worker.ratelimit.gate import bounded
+from ktsync.worker.sync.mapping import MappingConfigError, MappingError
 
 
 class Action(StrEnum):

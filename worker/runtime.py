@@ -10,34 +10,34 @@ from dataclasses import dataclass
 
 import redis
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
-from worker.credentials import CredentialCheck, RedisCredentialHealth, credential_id, verify
-from worker.crm import CrmFetcher, fetchers_from_env
-from worker.deadletter import Bounds, DeadLetterStore, RedisDeadLetterStore
-from worker.deletions import Deletions
-from worker.guards import Guards, RedisGuards
-from worker.keyqueues import KeyQueues, RedisKeyQueues
-from worker.klicktipp.auth import auth_from_env
-from worker.klicktipp.client import KlickTippClient
-from worker.klicktipp.http import CallRecord, Timeout
-from worker.lanemetrics import stage_latency
-from worker.locks import Locks, RedisLocks
-from worker.outbound import Outbound, RedisOutbound
-from worker.ratelimit import Limits, RedisRateLimiter, limiter_gate
-from worker.ratelimit.base import with_margin
-from worker.ratelimit.gate import CallContext, pause_on_429
-from worker.recovery.keys import slot_prefix
-from worker.refcache import RedisReferenceCache
-from worker.reference import ReferenceData
-from worker.refresh import Refresh
-from worker.review import RedisReviewList, ReviewList
-from worker.schedule import RedisSchedule, Schedule
-from worker.service import ContactSync, Notify, SyncDeps
-from worker.session import WorkerSession
-from worker.state import RedisStateStore, StateStore
-from worker.stats import RedisStats, Stats
-from worker.telemetry import Telemetry
+from ktsync.worker.credentials import CredentialCheck, RedisCredentialHealth, credential_id, verify
+from ktsync.worker.crm import CrmFetcher, fetchers_from_env
+from ktsync.worker.deadletter import Bounds, DeadLetterStore, RedisDeadLetterStore
+from ktsync.worker.deletions import Deletions
+from ktsync.worker.guards import Guards, RedisGuards
+from ktsync.worker.keyqueues import KeyQueues, RedisKeyQueues
+from ktsync.worker.klicktipp.auth import auth_from_env
+from ktsync.worker.klicktipp.client import KlickTippClient
+from ktsync.worker.klicktipp.http import CallRecord, Timeout
+from ktsync.worker.lanemetrics import stage_latency
+from ktsync.worker.locks import Locks, RedisLocks
+from ktsync.worker.outbound import Outbound, RedisOutbound
+from ktsync.worker.ratelimit import Limits, RedisRateLimiter, limiter_gate
+from ktsync.worker.ratelimit.base import with_margin
+from ktsync.worker.ratelimit.gate import CallContext, pause_on_429
+from ktsync.worker.recovery.keys import slot_prefix
+from ktsync.worker.refcache import RedisReferenceCache
+from ktsync.worker.reference import ReferenceData
+from ktsync.worker.refresh import Refresh
+from ktsync.worker.review import RedisReviewList, ReviewList
+from ktsync.worker.schedule import RedisSchedule, Schedule
+from ktsync.worker.service import ContactSync, Notify, SyncDeps
+from ktsync.worker.session import WorkerSession
+from ktsync.worker.state import RedisStateStore, StateStore
+from ktsync.worker.stats import RedisStats, Stats
+from ktsync.worker.telemetry import Telemetry
 
 
 def account_key(env: Mapping[str, str]) -> str:

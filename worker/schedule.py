@@ -19,8 +19,8 @@ from typing import Any, Protocol, cast
 
 import redis
 
-from worker.locks import Locks
-from worker.ticker import Ticker
+from ktsync.worker.locks import Locks
+from ktsync.worker.ticker import Ticker
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from config.settings import LISTID_MISSING, Settings, SourceSettings
+from ktsync.config.settings import LISTID_MISSING, Settings, SourceSettings
 from ktsync.contract import ContactUpsert
-from worker.klicktipp.client import KlickTippClient
-from worker.klicktipp.errors import (
+from ktsync.worker.klicktipp.client import KlickTippClient
+from ktsync.worker.klicktipp.errors import (
     ConflictError,
     NotFound,
     NotSubscribedError,
@@ -27,14 +27,14 @@ from worker.klicktipp.errors import (
     UnsubscribedError,
     ValidationError,
 )
-from worker.klicktipp.models import Subscriber
-from worker.outbound import Outbound
-from worker.reference import ReferenceData
-from worker.state.base import Claim, ContactState, StateStore, claimed
-from worker.sync.desired import Desired, Skip, skip_reason
-from worker.sync.mapping import MappingConfigError, map_contact, resolve_mapping
-from worker.sync.plan import Call, first_tag, identity_call, owned_names, tag_calls
-from worker.sync.segments import desired_tags
+from ktsync.worker.klicktipp.models import Subscriber
+from ktsync.worker.outbound import Outbound
+from ktsync.worker.reference import ReferenceData
+from ktsync.worker.state.base import Claim, ContactState, StateStore, claimed
+from ktsync.worker.sync.desired import Desired, Skip, skip_reason
+from ktsync.worker.sync.mapping import MappingConfigError, map_contact, resolve_mapping
+from ktsync.worker.sync.plan import Call, first_tag, identity_call, owned_names, tag_calls
+from ktsync.worker.sync.segments import desired_tags
 
 log = logging.getLogger(__name__)
 

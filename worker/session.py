@@ -2,7 +2,7 @@
 
 Everything a worker holds in Redis on behalf of its tasks — contact and tag locks, in-flight slots of
 the rate limiter, delivered messages — is tagged with its session, so that when its heartbeat stops
-another worker can give all of it back at once (see :mod:`worker.recovery`).
+another worker can give all of it back at once (see :mod:`ktsync.worker.recovery`).
 """
 
 from __future__ import annotations

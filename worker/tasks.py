@@ -22,8 +22,8 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 
-from config.settings import Settings
 from ktsync.broker import ENQUEUED_AT_HEADER
+from ktsync.config.settings import Settings
 from ktsync.contract import (
     TASK_NAMES,
     ContactChanged,
@@ -36,15 +36,15 @@ from ktsync.contract import (
     parse_message,
 )
 from ktsync.lanes import DEFAULT_LANE, Lane, fairness_key
-from producers.enqueue import summary
-from worker.credentials import Verdict
-from worker.deadletter import DeadLetter
-from worker.klicktipp.errors import AuthError
-from worker.reconcile import reconcile
-from worker.retry import Action, RetryPolicy, decide
-from worker.runtime import RuntimeHolder, WorkerRuntime, defer_spacing
-from worker.schedule import Parked
-from worker.service import SyncOutcome
+from ktsync.producers.enqueue import summary
+from ktsync.worker.credentials import Verdict
+from ktsync.worker.deadletter import DeadLetter
+from ktsync.worker.klicktipp.errors import AuthError
+from ktsync.worker.reconcile import reconcile
+from ktsync.worker.retry import Action, RetryPolicy, decide
+from ktsync.worker.runtime import RuntimeHolder, WorkerRuntime, defer_spacing
+from ktsync.worker.schedule import Parked
+from ktsync.worker.service import SyncOutcome
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class Attempt:
 
     def defer(self, delay: float) -> dict[str, Any]:
         """Wait for the budget out of the worker slot: in the key queue of this task's fairness key,
-        released in turn, at the budget's pace (see :mod:`worker.keyqueues`). No attempt is used up."""
+        released in turn, at the budget's pace (see :mod:`ktsync.worker.keyqueues`). No attempt is used up."""
         runtime = self.runtime
         key = fairness_key(runtime.account, self.lane)
         entry = self._entry((self.message,), self._later_kwargs(self.failures))

@@ -5,7 +5,7 @@ Key layout (``{p}`` the key prefix):
 * ``{p}:metrics:calls``   hash: ``{operation}|{status}`` -> count (status ``none`` when no answer came)
 * ``{p}:metrics:limiter`` hash: ``waits`` (calls that waited for the budget), ``wait_seconds`` (total),
   ``throttled`` (tasks requeued because the wait would have been long)
-* calls per lane: see :mod:`worker.lanemetrics`
+* calls per lane: see :mod:`ktsync.worker.lanemetrics`
 * ``{p}:timeline:{source}:{crm_contact_id}`` list, newest first, capped: the contact's history
   (events received, KlickTipp calls with their result, outcomes, dead letters, replays)
 """
@@ -23,8 +23,8 @@ from typing import Any, cast
 import redis
 
 from ktsync.lanes import Lane
-from worker.klicktipp.http import CallRecord
-from worker.lanemetrics import stage_calls
+from ktsync.worker.klicktipp.http import CallRecord
+from ktsync.worker.lanemetrics import stage_calls
 
 TIMELINE_CAP = 200
 TIMELINE_TTL = 90 * 24 * 3600

@@ -8,7 +8,7 @@ One module per job::
     dedupe.py      "seen this event id?" in Redis, with an in-memory twin
     receiver.py    one request in, one response out: verify, map, dedupe, enqueue (blocking code)
     app.py         the ASGI shell: reads the body, runs the receiver in a thread pool, answers
-    server.py      uvicorn, with a ready line; ``python -m producers.webhooks``
+    server.py      uvicorn, with a ready line; ``python -m ktsync.producers.webhooks``
     bench.py       requests/s for signed HubSpot batches over one keep-alive connection
 
 A 2xx answer means every message of the request is in the broker (``Producer.enqueue_many``

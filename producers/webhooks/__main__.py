@@ -1,5 +1,5 @@
-"""``python -m producers.webhooks``: serve the webhook receiver (what ``ktsync webhooks`` runs)."""
+"""``python -m ktsync.producers.webhooks``: serve the webhook receiver (what ``ktsync webhooks`` runs)."""
 
-from producers.webhooks.server import main
+from ktsync.producers.webhooks.server import main
 
 main()

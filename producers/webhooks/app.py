@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import Executor
 from typing import Any
 
-from producers.webhooks.receiver import Receiver, Response
-from producers.webhooks.routes import Request
+from ktsync.producers.webhooks.receiver import Receiver, Response
+from ktsync.producers.webhooks.routes import Request
 
 Scope = MutableMapping[str, Any]
 Message = Mapping[str, Any]

@@ -1,10 +1,10 @@
 """Measure webhook requests/s: signed HubSpot batches over one keep-alive HTTP connection.
 
-The receiver runs as its own process (``python -m producers.webhooks``) against a private Redis, so
+The receiver runs as its own process (``python -m ktsync.producers.webhooks``) against a private Redis, so
 the client does not share its interpreter; every request is verified, mapped, deduplicated
 (Lua claim + commit) and enqueued through the real Producer before the 200 comes back.
 
-Run: ``.venv/bin/python -m producers.webhooks.bench [--requests N] [--batch B] [--log-level L]``.
+Run: ``.venv/bin/python -m ktsync.producers.webhooks.bench [--requests N] [--batch B] [--log-level L]``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def receiver_process(redis_url: str, log_level: str) -> Iterator[tuple[str, int]
     """Start the receiver on a free port; yield (host, port)."""
     env = {**os.environ, "KTSYNC_REDIS_URL": redis_url, "HUBSPOT_CLIENT_SECRET": SECRET}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        command = [sys.executable, "-m", "producers.webhooks", "--port", "0", "--log-level", log_level]
+        command = [sys.executable, "-m", "ktsync.producers.webhooks", "--port", "0", "--log-level", log_level]
         process = subprocess.Popen(command, stdout=out, stderr=err, env=env)  # noqa: S603 - our own module
         try:
             deadline = time.monotonic() + 15

@@ -27,12 +27,12 @@ from typing import Any, Protocol
 
 import redis
 
-from producers.enqueue import EnqueueError
-from producers.webhooks.dedupe import Claim, Deduper
-from producers.webhooks.payloads import Batch, PayloadError, collapse
-from producers.webhooks.routes import ROUTES, Request
-from producers.webhooks.secrets import WebhookSecrets
-from producers.webhooks.signatures import SignatureError
+from ktsync.producers.enqueue import EnqueueError
+from ktsync.producers.webhooks.dedupe import Claim, Deduper
+from ktsync.producers.webhooks.payloads import Batch, PayloadError, collapse
+from ktsync.producers.webhooks.routes import ROUTES, Request
+from ktsync.producers.webhooks.secrets import WebhookSecrets
+from ktsync.producers.webhooks.signatures import SignatureError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Response:
 
 
 class Enqueuer(Protocol):
-    """What the receiver needs of :class:`producers.Producer`."""
+    """What the receiver needs of :class:`ktsync.producers.Producer`."""
 
     def enqueue_many(
         self, messages: Iterable[Mapping[str, Any]], *, validated: bool = False

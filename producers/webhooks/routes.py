@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from producers.webhooks.payloads import (
+from ktsync.producers.webhooks.payloads import (
     Batch,
     PayloadError,
     Problem,
@@ -23,8 +23,8 @@ from producers.webhooks.payloads import (
     klicktipp_event,
     zoho_notification,
 )
-from producers.webhooks.secrets import WebhookSecrets
-from producers.webhooks.signatures import (
+from ktsync.producers.webhooks.secrets import WebhookSecrets
+from ktsync.producers.webhooks.signatures import (
     Failure,
     SignatureError,
     hubspot_uri,

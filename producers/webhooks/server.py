@@ -1,7 +1,7 @@
 """Serve the webhook receiver with uvicorn (httptools + uvloop when installed), one process.
 
 One :class:`Producer`, one Redis client and one thread pool per process, created here at start-up
-and closed on shutdown. ``python -m producers.webhooks`` and ``ktsync webhooks`` both end up in
+and closed on shutdown. ``python -m ktsync.producers.webhooks`` and ``ktsync webhooks`` both end up in
 :func:`serve`, which prints ``READY_LINE`` once the socket accepts connections.
 """
 
@@ -21,12 +21,12 @@ from typing import Any
 import redis
 import uvicorn
 
-from config.settings import ConfigError, Settings, load_settings
-from producers.enqueue import Producer
-from producers.webhooks.app import WebhookApp
-from producers.webhooks.dedupe import RedisDeduper
-from producers.webhooks.receiver import Receiver
-from producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
+from ktsync.config.settings import ConfigError, Settings, load_settings
+from ktsync.producers.enqueue import Producer
+from ktsync.producers.webhooks.app import WebhookApp
+from ktsync.producers.webhooks.dedupe import RedisDeduper
+from ktsync.producers.webhooks.receiver import Receiver
+from ktsync.producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
 
 READY_LINE = "ktsync webhooks listening on http://{host}:{port}"
 POOL_THREADS = 8  # below Celery's producer pool (broker_pool_limit 10): no thread waits for a connection
@@ -107,8 +107,8 @@ def serve(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m producers.webhooks [--host H] [--port N]``: settings and secrets from the environment."""
-    parser = argparse.ArgumentParser(prog="python -m producers.webhooks", description=__doc__)
+    """``python -m ktsync.producers.webhooks [--host H] [--port N]``: settings and secrets from the environment."""
+    parser = argparse.ArgumentParser(prog="python -m ktsync.producers.webhooks", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8780)
     parser.add_argument("--log-level", default="info")

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from ktsync.worker.crm import FetchedContact, FetchError
+from ktsync.worker.crm.close import contact_from_responses, error_from_response, split_name
 from tests.crm.recorded import CLOSE_CONTACT, CLOSE_LEAD
-from worker.crm import FetchedContact, FetchError
-from worker.crm.close import contact_from_responses, error_from_response, split_name
 
 
 def test_a_recorded_contact_and_lead_map_to_hubspot_style_properties() -> None:

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 import yaml
 
-from config.settings import DEFAULT_CONFIG_PATH
-from worker.crm import CrmConfigError, fetchers_from_env
-from worker.crm.close import CloseFetcher
-from worker.crm.hubspot import DEFAULT_PROPERTIES, HubSpotFetcher
-from worker.crm.zoho import ZohoFetcher
+from ktsync.config.settings import DEFAULT_CONFIG_PATH
+from ktsync.worker.crm import CrmConfigError, fetchers_from_env
+from ktsync.worker.crm.close import CloseFetcher
+from ktsync.worker.crm.hubspot import DEFAULT_PROPERTIES, HubSpotFetcher
+from ktsync.worker.crm.zoho import ZohoFetcher
 
 ALL = {"HUBSPOT_ACCESS_TOKEN": "pat-na1-1", "CLOSE_API_KEY": "api_2", "ZOHO_ACCESS_TOKEN": "1000.3"}
 

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from worker.crm import FetchError
-from worker.crm.http import error_for_status, record_id
-from worker.retry import Action, RetryPolicy, decide
+from ktsync.worker.crm import FetchError
+from ktsync.worker.crm.http import error_for_status, record_id
+from ktsync.worker.retry import Action, RetryPolicy, decide
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from fake_crm.testing import CLOSE_API_KEY, HUBSPOT_TOKEN, ZOHO_TOKEN, FakeCrmControl, RunningFakeCrm
+from ktsync.worker.crm import CrmFetcher, FetchedContact, FetchError, fetchers_from_env
+from ktsync.worker.crm.close import CloseFetcher
+from ktsync.worker.crm.hubspot import HubSpotFetcher
+from ktsync.worker.crm.zoho import ZohoFetcher
 from tests.crm.recorded import CLOSE_CONTACT, CLOSE_LEAD, HUBSPOT_CONTACT, ZOHO_CONTACT
-from worker.crm import CrmFetcher, FetchedContact, FetchError, fetchers_from_env
-from worker.crm.close import CloseFetcher
-from worker.crm.hubspot import HubSpotFetcher
-from worker.crm.zoho import ZohoFetcher
 
 CLOSE_ID, LEAD_ID = CLOSE_CONTACT["id"], CLOSE_CONTACT["lead_id"]
 ZOHO_RECORD = ZOHO_CONTACT["data"][0]

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.crm.recorded import HUBSPOT_CONTACT
-from worker.crm import FetchedContact, FetchError
-from worker.crm.hubspot import (
+from ktsync.worker.crm import FetchedContact, FetchError
+from ktsync.worker.crm.hubspot import (
     DAILY_LIMIT_WAIT,
     DEFAULT_PROPERTIES,
     contact_from_response,
     error_from_response,
 )
+from tests.crm.recorded import HUBSPOT_CONTACT
 
 
 def with_properties(**changes: Any) -> dict[str, Any]:

@@ -8,10 +8,10 @@ import pytest
 import requests
 import responses
 
-from worker.crm import CrmFetcher, FetchError, fetchers_from_env
-from worker.crm.close import CloseFetcher
-from worker.crm.hubspot import HubSpotFetcher
-from worker.crm.zoho import ZohoFetcher
+from ktsync.worker.crm import CrmFetcher, FetchError, fetchers_from_env
+from ktsync.worker.crm.close import CloseFetcher
+from ktsync.worker.crm.hubspot import HubSpotFetcher
+from ktsync.worker.crm.zoho import ZohoFetcher
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 KEY = "api_6Jw8YZTIcF4uRX0mNLs2gk.3lHDPWnkVXb4uPZwI1DQvh"

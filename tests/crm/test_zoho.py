@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from ktsync.worker.crm import CrmConfigError, FetchedContact, FetchError
+from ktsync.worker.crm.zoho import contact_from_response, error_from_response, parse_version
 from tests.crm.recorded import ZOHO_CONTACT
-from worker.crm import CrmConfigError, FetchedContact, FetchError
-from worker.crm.zoho import contact_from_response, error_from_response, parse_version
 
 
 def test_a_recorded_answer_maps_to_hubspot_style_properties() -> None:

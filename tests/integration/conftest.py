@@ -15,7 +15,6 @@ import yaml
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
-from config.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
 from fake_klicktipp.testing import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
@@ -24,10 +23,11 @@ from fake_klicktipp.testing import (
     RunningFake,
     running_fake,
 )
+from ktsync.config.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
+from ktsync.producers import Producer
 from ktsync.redis_server import RedisHandle
-from producers import Producer
+from ktsync.worker.celery_app import create_app
 from tests.integration.sync_helpers import Outcomes, Stores, wait_for
-from worker.celery_app import create_app
 
 pytestmark = pytest.mark.integration
 __all__ = ["wait_for"]  # where the tests have always imported it from

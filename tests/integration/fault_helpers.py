@@ -23,14 +23,14 @@ from typing import Any, cast
 import redis
 import yaml
 
-from config.settings import Settings
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
 from ktsync.broker import UNACKED_KEY, key_queue_registry, sub_queues
+from ktsync.config.settings import Settings
 from ktsync.redis_server import find_redis_server, free_port
+from ktsync.worker.deadletter import DeadLetterStore
+from ktsync.worker.recovery import live_sessions
+from ktsync.worker.telemetry import read_timeline
 from tests.integration.sync_helpers import LIFECYCLE, LIST, SOURCE, Outcomes, upsert, wait_for
-from worker.deadletter import DeadLetterStore
-from worker.recovery import live_sessions
-from worker.telemetry import read_timeline
 
 STOP_TIMEOUT = 10.0
 BATCH_TAGS = frozenset({LIFECYCLE.format("lead"), LIST.format("Newsletter")})
@@ -140,7 +140,7 @@ def finished_since(client: redis.Redis, settings: Settings, crm_contact_id: str,
 
 
 def sessions(client: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
-    """The workers whose heartbeat is current (see :func:`worker.recovery.live_sessions`)."""
+    """The workers whose heartbeat is current (see :func:`ktsync.worker.recovery.live_sessions`)."""
     return live_sessions(client, settings.key_prefix)
 
 

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 import redis
 
-from config.settings import Settings
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
-from producers import Producer
-from worker.deadletter import RedisDeadLetterStore
-from worker.outbound import RedisOutbound
-from worker.review import RedisReviewList
-from worker.state import RedisStateStore
-from worker.stats import RedisStats
+from ktsync.config.settings import Settings
+from ktsync.producers import Producer
+from ktsync.worker.deadletter import RedisDeadLetterStore
+from ktsync.worker.outbound import RedisOutbound
+from ktsync.worker.review import RedisReviewList
+from ktsync.worker.state import RedisStateStore
+from ktsync.worker.stats import RedisStats
 
 SOURCE = "hubspot"
 T0 = 1_795_341_600  # 2026-11-22T10:00:00Z, Unix seconds

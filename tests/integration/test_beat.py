@@ -14,7 +14,7 @@ import requests
 from celery import Celery
 
 from fake_klicktipp.testing import FakeControl, partner_headers
-from producers import Producer
+from ktsync.producers import Producer
 from tests.integration.fault_helpers import tune
 from tests.integration.sync_helpers import Outcomes, Stores, sync_first, upsert, wait_for
 

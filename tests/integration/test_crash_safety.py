@@ -24,10 +24,12 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from config.settings import Settings
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
+from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
-from producers import Producer
+from ktsync.producers import Producer
+from ktsync.worker.locks import session_locks_key, token_pid
+from ktsync.worker.recovery import live_sessions, read_recovery
 from tests.integration.fault_helpers import (
     WorkerProcess,
     all_done,
@@ -40,8 +42,6 @@ from tests.integration.fault_helpers import (
     worker_process,
 )
 from tests.integration.sync_helpers import SOURCE, T0, Outcomes, Stores, upsert, wait_for
-from worker.locks import session_locks_key, token_pid
-from worker.recovery import live_sessions, read_recovery
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,6 @@ import pytest
 import redis
 from celery import Celery
 
-from config.settings import Settings
 from fake_klicktipp.testing import (
     DEMO_CUSTOMER_KEY,
     DEMO_DEVELOPER_KEY,
@@ -24,7 +23,9 @@ from fake_klicktipp.testing import (
     DEMO_USERNAME,
     FakeControl,
 )
-from producers import Producer
+from ktsync.config.settings import Settings
+from ktsync.producers import Producer
+from ktsync.worker.credentials import RedisCredentialHealth
 from tests.integration.fault_helpers import (
     WorkerProcess,
     assert_each_synced_once,
@@ -34,7 +35,6 @@ from tests.integration.fault_helpers import (
 )
 from tests.integration.sync_helpers import Outcomes, Stores, calls_of, wait_for
 from tests.ops.conftest import ktsync
-from worker.credentials import RedisCredentialHealth
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from config.settings import Settings
 from fake_crm.testing import HUBSPOT_TOKEN, FakeCrmControl, RunningFakeCrm, running_fake_crm
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
-from producers import Producer
+from ktsync.config.settings import Settings
+from ktsync.producers import Producer
 from tests.integration.sync_helpers import (
     T0,
     Outcomes,

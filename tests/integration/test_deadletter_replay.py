@@ -10,10 +10,10 @@ import redis
 import requests
 from celery import Celery
 
-from config.settings import Settings
 from fake_klicktipp.testing import FakeControl, partner_headers
+from ktsync.config.settings import Settings
 from ktsync.contract import TASK_NAMES, MessageType
-from producers import Producer
+from ktsync.producers import Producer
 from tests.integration.sync_helpers import Outcomes, Stores, contact_calls, sync_first, upsert, wait_for
 from tests.integration.test_vertical_slice import ktsync
 

@@ -14,7 +14,7 @@ import pytest
 from celery import Celery
 
 from fake_klicktipp.testing import EXISTING_CONTACT_ID, EXISTING_EMAIL, SMART_TAG_ID, FakeControl
-from producers import Producer
+from ktsync.producers import Producer
 from tests.integration.sync_helpers import (
     LIFECYCLE,
     LIST,

@@ -8,7 +8,7 @@ import pytest
 from celery import Celery
 
 from fake_klicktipp.testing import FakeControl
-from producers import Producer
+from ktsync.producers import Producer
 from tests.integration.sync_helpers import T0, Outcomes, upsert
 from tests.integration.test_vertical_slice import ktsync
 

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from config.settings import Settings
 from fake_klicktipp.testing import FakeControl
-from producers import Producer
+from ktsync.config.settings import Settings
+from ktsync.producers import Producer
 from tests.integration.fault_helpers import (
     WorkerProcess,
     assert_each_synced_once,
@@ -105,7 +105,7 @@ def test_answers_slower_than_the_read_timeout_are_retried_as_timeouts_until_sync
     stores: Stores,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="worker.tasks")
+    caplog.set_level(logging.INFO, logger="ktsync.worker.tasks")
     # Given KlickTipp takes 0.6 s to answer, twice the client's read timeout
     fake.faults(latency_ms=600)
     messages = batch(10)

@@ -32,7 +32,7 @@ from fake_klicktipp.testing import (
     RunningFake,
     partner_headers,
 )
-from producers import Producer
+from ktsync.producers import Producer
 from tests.integration.sync_helpers import (
     LIFECYCLE,
     LIST,

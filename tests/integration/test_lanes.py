@@ -21,17 +21,17 @@ import pytest
 import redis
 from celery import Celery
 
-from config.settings import Settings
 from fake_klicktipp.testing import FakeControl
 from ktsync.broker import deferred_by_lane
+from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
+from ktsync.producers import Producer
+from ktsync.producers.backlog import bulk_backlog
 from ktsync.queues import limiter_status
-from producers import Producer
-from producers.backlog import bulk_backlog
+from ktsync.worker.lanemetrics import read_latency
+from ktsync.worker.runtime import account_key, limits
 from tests.integration.fault_helpers import batch, reasons, tune
 from tests.integration.sync_helpers import Outcomes, Stores, upsert, wait_for
-from worker.lanemetrics import read_latency
-from worker.runtime import account_key, limits
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import pytest
 from celery import Celery
 
 from fake_klicktipp.testing import FakeControl
-from producers import Producer
+from ktsync.producers import Producer
 from tests.integration.sync_helpers import (
     LIFECYCLE,
     SOURCE,

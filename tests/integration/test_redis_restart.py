@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from config.settings import Settings, load_settings
 from fake_klicktipp.testing import FakeControl
-from producers import Producer
+from ktsync.config.settings import Settings, load_settings
+from ktsync.producers import Producer
 from tests.integration.fault_helpers import (
     OwnedRedis,
     all_done,

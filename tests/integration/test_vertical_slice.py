@@ -13,11 +13,11 @@ import pytest
 from celery import Celery
 
 import fake_klicktipp
-from config.settings import Settings
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
-from producers import Producer
+from ktsync.config.settings import Settings
+from ktsync.producers import Producer
+from ktsync.worker.deadletter import RedisDeadLetterStore
 from tests.integration.conftest import wait_for
-from worker.deadletter import RedisDeadLetterStore
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ import pytest
 import requests
 from celery import Celery
 
-from config.settings import Settings
 from fake_crm.testing import HUBSPOT_TOKEN, FakeCrmControl, RunningFakeCrm, running_fake_crm
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
+from ktsync.config.settings import Settings
 from tests.integration.sync_helpers import Outcomes, manual_tag_names, the_contact
 from tests.webhooks.helpers import dumps, hubspot_event, hubspot_headers, serving
 

@@ -23,9 +23,9 @@ import yaml
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
-from config.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
+from ktsync.config.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
 from ktsync.redis_server import RedisHandle
-from worker.celery_app import create_app
+from ktsync.worker.celery_app import create_app
 
 LIST_ID = 23
 KLICKTIPP_USERNAME = "ops-test@klicktipp.example"

@@ -9,16 +9,16 @@ from typing import Any
 
 import redis
 
-from config.settings import Settings
-from producers import Producer
-from worker.credentials import RedisCredentialHealth, credential_id
-from worker.deadletter import Bounds, DeadLetter, RedisDeadLetterStore
-from worker.klicktipp.http import CallRecord
-from worker.ratelimit import Limits, RedisRateLimiter
-from worker.runtime import account_key, limits
-from worker.schedule import Parked, RedisSchedule
-from worker.stats import RedisStats
-from worker.telemetry import Telemetry
+from ktsync.config.settings import Settings
+from ktsync.producers import Producer
+from ktsync.worker.credentials import RedisCredentialHealth, credential_id
+from ktsync.worker.deadletter import Bounds, DeadLetter, RedisDeadLetterStore
+from ktsync.worker.klicktipp.http import CallRecord
+from ktsync.worker.ratelimit import Limits, RedisRateLimiter
+from ktsync.worker.runtime import account_key, limits
+from ktsync.worker.schedule import Parked, RedisSchedule
+from ktsync.worker.stats import RedisStats
+from ktsync.worker.telemetry import Telemetry
 
 EMAIL = "alex.ops@shop.example"  # personal data: must never reach a metric
 CRM_ID = "crm-ops-501"

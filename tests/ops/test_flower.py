@@ -9,7 +9,7 @@ import pytest
 import requests
 from celery import Celery
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 from tests.ops.conftest import Service, ktsync
 
 AUTH = ("ops", "flower-test-secret")

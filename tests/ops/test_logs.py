@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from config.settings import Settings
 from fake_klicktipp.testing import DEMO_PASSWORD, DEMO_USERNAME, RunningFake, running_fake
+from ktsync.config.settings import Settings
 from ktsync.logs import (
     LOG_FORMAT_ENV,
     REDACTED,
@@ -22,16 +22,16 @@ from ktsync.logs import (
     configure_logging,
     resolve_format,
 )
-from producers import Producer
+from ktsync.producers import Producer
+from ktsync.worker.stats import RedisStats
 from tests.ops.conftest import Service
 from tests.ops.seed import upsert
-from worker.stats import RedisStats
 
 
 def record(
     level: int = logging.INFO, msg: str = "hello %s", args: Any = ("world",), **extra: Any
 ) -> logging.LogRecord:
-    rec = logging.LogRecord("worker.tasks", level, __file__, 1, msg, args, None)
+    rec = logging.LogRecord("ktsync.worker.tasks", level, __file__, 1, msg, args, None)
     rec.__dict__.update(extra)
     return rec
 
@@ -47,7 +47,7 @@ def test_a_line_carries_time_level_logger_message_and_the_extras() -> None:
     entry = as_json(record(source="hubspot", crm_contact_id="501", attempt=2))
 
     assert entry["level"] == "INFO"
-    assert entry["logger"] == "worker.tasks"
+    assert entry["logger"] == "ktsync.worker.tasks"
     assert entry["message"] == "hello world"
     assert entry["time"].endswith("+00:00")
     assert (entry["source"], entry["crm_contact_id"], entry["attempt"]) == ("hubspot", "501", 2)
@@ -143,7 +143,9 @@ def test_the_worker_logs_one_json_object_per_line(
     entries = [json.loads(line) for line in lines]
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
     # And the outcome line says which task, which contact, what happened, inside the task's context
-    outcome = next(e for e in entries if e["logger"] == "worker.tasks" and "outcome=synced" in e["message"])
+    outcome = next(
+        e for e in entries if e["logger"] == "ktsync.worker.tasks" and "outcome=synced" in e["message"]
+    )
     assert "crm_contact_id=crm-json-1" in outcome["message"]
     assert outcome["task_name"] == "ktsync.sync_contact"
     assert outcome["task_id"] in outcome["message"]

@@ -12,7 +12,7 @@ import requests
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
 from ktsync.metrics import METRICS, RedisCollector
 from tests.ops.conftest import Service

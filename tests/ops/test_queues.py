@@ -19,10 +19,10 @@ from ktsync.queues import (
     queue_status,
     queue_statuses,
 )
+from ktsync.worker.deadletter import RedisDeadLetterStore
+from ktsync.worker.ratelimit import Limits, RedisRateLimiter
+from ktsync.worker.schedule import Parked, RedisSchedule
 from tests.ops.seed import letter
-from worker.deadletter import RedisDeadLetterStore
-from worker.ratelimit import Limits, RedisRateLimiter
-from worker.schedule import Parked, RedisSchedule
 
 NOW = 1_800_000_000.0
 

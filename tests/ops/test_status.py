@@ -9,7 +9,7 @@ import pytest
 import redis
 from celery import Celery
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
 from tests.ops.conftest import ktsync
 from tests.ops.seed import seed

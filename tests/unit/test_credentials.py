@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from worker.credential_step import CredentialWatch
-from worker.credentials import (
+from ktsync.worker.credential_step import CredentialWatch
+from ktsync.worker.credentials import (
     CredentialCheck,
     CredentialHealth,
     MemoryCredentialHealth,
@@ -16,7 +16,7 @@ from worker.credentials import (
     credential_id,
     refused_credentials,
 )
-from worker.klicktipp.errors import AuthError, TransportError
+from ktsync.worker.klicktipp.errors import AuthError, TransportError
 
 REFUSED = AuthError("refused", operation="api.subscriber.update", status=401)
 

@@ -8,7 +8,7 @@ import tracemalloc
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from producers.imports import CsvLayout, csv_messages, run_import
+from ktsync.producers.imports import CsvLayout, csv_messages, run_import
 
 
 class CountingEnqueuer:

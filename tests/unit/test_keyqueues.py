@@ -8,8 +8,8 @@ import time
 import pytest
 import redis
 
-from worker.keyqueues import KeyQueues, MemoryKeyQueues, RedisKeyQueues, release_step
-from worker.schedule import Parked
+from ktsync.worker.keyqueues import KeyQueues, MemoryKeyQueues, RedisKeyQueues, release_step
+from ktsync.worker.schedule import Parked
 
 
 @pytest.fixture(params=["memory", "redis"])

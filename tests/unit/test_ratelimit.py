@@ -10,10 +10,17 @@ import pytest
 import redis
 
 from ktsync.lanes import Lane
-from worker.klicktipp.errors import RateLimited, ServerError
-from worker.klicktipp.http import CallRecord
-from worker.ratelimit import Limits, MemoryRateLimiter, RateLimiter, RedisRateLimiter, Throttled, limiter_gate
-from worker.ratelimit.gate import CallContext, pause_on_429
+from ktsync.worker.klicktipp.errors import RateLimited, ServerError
+from ktsync.worker.klicktipp.http import CallRecord
+from ktsync.worker.ratelimit import (
+    Limits,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    Throttled,
+    limiter_gate,
+)
+from ktsync.worker.ratelimit.gate import CallContext, pause_on_429
 
 
 def patient(seconds: float, lane: Lane = Lane.LIVE, *, followup: bool = False) -> Callable[[], CallContext]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from config.settings import load_settings
-from worker.deadletter import DeadLetter, MemoryDeadLetterStore
-from worker.reconcile import recheck_messages, reconcile
-from worker.state import ContactState, MemoryStateStore
+from ktsync.config.settings import load_settings
+from ktsync.worker.deadletter import DeadLetter, MemoryDeadLetterStore
+from ktsync.worker.reconcile import recheck_messages, reconcile
+from ktsync.worker.state import ContactState, MemoryStateStore
 
 NOW = 1_800_000_000.0
 DAY = 24 * 3600.0

@@ -19,9 +19,9 @@ import pytest
 import redis
 
 from ktsync.redis_server import free_port
-from worker.locks import RedisLocks, owner_token, session_locks_key, token_pid
-from worker.recovery import live_sessions, read_recovery
-from worker.recovery.decide import (
+from ktsync.worker.locks import RedisLocks, owner_token, session_locks_key, token_pid
+from ktsync.worker.recovery import live_sessions, read_recovery
+from ktsync.worker.recovery.decide import (
     Plan,
     SessionView,
     View,
@@ -31,12 +31,12 @@ from worker.recovery.decide import (
     restorable,
     watch_only,
 )
-from worker.recovery.heartbeat import Heartbeat, Pulse
-from worker.recovery.keys import Keys
-from worker.recovery.reclaimer import Reclaimer
-from worker.recovery.store import claim_session, release_held
-from worker.session import WorkerSession
-from worker.state import ContactState, RedisStateStore
+from ktsync.worker.recovery.heartbeat import Heartbeat, Pulse
+from ktsync.worker.recovery.keys import Keys
+from ktsync.worker.recovery.reclaimer import Reclaimer
+from ktsync.worker.recovery.store import claim_session, release_held
+from ktsync.worker.session import WorkerSession
+from ktsync.worker.state import ContactState, RedisStateStore
 
 QUEUES = ("ktsync.live", "ktsync", "ktsync.bulk")
 TIMEOUT = 10.0

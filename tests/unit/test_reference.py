@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import redis
 
-from worker.klicktipp.errors import Rejected
-from worker.locks import MemoryLocks, RedisLocks
-from worker.refcache import MemoryReferenceCache, RedisReferenceCache
-from worker.reference import ReferenceData
+from ktsync.worker.klicktipp.errors import Rejected
+from ktsync.worker.locks import MemoryLocks, RedisLocks
+from ktsync.worker.refcache import MemoryReferenceCache, RedisReferenceCache
+from ktsync.worker.reference import ReferenceData
 
 
 class AccountStub:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from ktsync.contract import ContractError, FieldError
-from worker.klicktipp.errors import (
+from ktsync.worker.klicktipp.errors import (
     AuthError,
     ConflictError,
     RateLimited,
@@ -17,10 +17,10 @@ from worker.klicktipp.errors import (
     UnsubscribedError,
     ValidationError,
 )
-from worker.locks import LockBusy
-from worker.ratelimit import Throttled
-from worker.retry import Action, RetryPolicy, compute_backoff, decide
-from worker.sync.mapping import MappingConfigError, MappingError, Problem
+from ktsync.worker.locks import LockBusy
+from ktsync.worker.ratelimit import Throttled
+from ktsync.worker.retry import Action, RetryPolicy, compute_backoff, decide
+from ktsync.worker.sync.mapping import MappingConfigError, MappingError, Problem
 
 POLICY = RetryPolicy(max_attempts=5, min_backoff=1.0, max_backoff=60.0)
 OP = "api.subscriber.create"

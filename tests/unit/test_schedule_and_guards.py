@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import redis
 
-from worker.credentials import MemoryCredentialHealth, RedisCredentialHealth
-from worker.guards import Guards, MemoryGuards, RedisGuards
-from worker.locks import MemoryLocks
-from worker.schedule import (
+from ktsync.worker.credentials import MemoryCredentialHealth, RedisCredentialHealth
+from ktsync.worker.guards import Guards, MemoryGuards, RedisGuards
+from ktsync.worker.locks import MemoryLocks
+from ktsync.worker.schedule import (
     MemorySchedule,
     Parked,
     RedisSchedule,

@@ -7,8 +7,14 @@ from typing import Any
 import pytest
 import yaml
 
-from config.settings import DEFAULT_CONFIG_PATH, FIELD_TYPES, ConfigError, load_settings, settings_from_dict
-from worker.sync.convert import FieldType
+from ktsync.config.settings import (
+    DEFAULT_CONFIG_PATH,
+    FIELD_TYPES,
+    ConfigError,
+    load_settings,
+    settings_from_dict,
+)
+from ktsync.worker.sync.convert import FieldType
 
 
 def default_document() -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from worker.deadletter import (
+from ktsync.worker.deadletter import (
     Bounds,
     DeadLetter,
     DeadLetterStore,
@@ -13,8 +13,8 @@ from worker.deadletter import (
     MemoryDeadLetterStore,
     RedisDeadLetterStore,
 )
-from worker.deadletter.triage import group
-from worker.stats import MemoryStats, RedisStats, Stats
+from ktsync.worker.deadletter.triage import group
+from ktsync.worker.stats import MemoryStats, RedisStats, Stats
 
 NOW = 1_800_000_000.0
 BOUNDS = Bounds(max_entries=5, max_age=3600)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import redis
 
-from worker.locks import LockBusy, Locks, MemoryLocks, RedisLocks, held
-from worker.outbound import MemoryOutbound, Outbound, RedisOutbound
-from worker.refcache import MemoryReferenceCache, RedisReferenceCache, ReferenceCache
-from worker.review import MemoryReviewList, RedisReviewList, ReviewList
-from worker.state import ContactState, MemoryStateStore, RedisStateStore, StateStore
+from ktsync.worker.locks import LockBusy, Locks, MemoryLocks, RedisLocks, held
+from ktsync.worker.outbound import MemoryOutbound, Outbound, RedisOutbound
+from ktsync.worker.refcache import MemoryReferenceCache, RedisReferenceCache, ReferenceCache
+from ktsync.worker.review import MemoryReviewList, RedisReviewList, ReviewList
+from ktsync.worker.state import ContactState, MemoryStateStore, RedisStateStore, StateStore
 
 
 def twin(memory: Callable[[], Any], real: Callable[[redis.Redis, str], Any]) -> Any:

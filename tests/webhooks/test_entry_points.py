@@ -1,4 +1,4 @@
-"""`ktsync webhooks` (registered on a click group) and `python -m producers.webhooks` as a process."""
+"""`ktsync webhooks` (registered on a click group) and `python -m ktsync.producers.webhooks` as a process."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import redis
 import requests
 from click.testing import CliRunner
 
-from config.settings import Settings, load_settings
 from ktsync.cli_webhooks import register
+from ktsync.config.settings import Settings, load_settings
+from ktsync.producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
 from ktsync.redis_server import RedisHandle
-from producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
 from tests.webhooks.helpers import KLICKTIPP_TOKEN, queued, settings_for
 
 READY = re.compile(rb"ktsync webhooks listening on (http://\S+)")
@@ -96,7 +96,7 @@ def test_secrets_from_the_environment_never_show_in_reprs() -> None:
 def module_process(env: dict[str, str]) -> Iterator[str]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "producers.webhooks", "--port", "0", "--log-level", "warning"],
+            [sys.executable, "-m", "ktsync.producers.webhooks", "--port", "0", "--log-level", "warning"],
             stdout=out, stderr=err, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=ROOT,
         )  # fmt: skip
         try:

@@ -12,7 +12,7 @@ import pytest
 import redis
 import requests
 
-from config.settings import Settings
+from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
 from ktsync.queues import queue_status
 from ktsync.redis_server import RedisHandle, free_port

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ktsync.contract import parse_message
-from producers.webhooks.payloads import (
+from ktsync.producers.webhooks.payloads import (
     Batch,
     PayloadError,
     close_event,

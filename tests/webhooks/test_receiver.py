@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from producers.enqueue import EnqueueError
-from producers.webhooks.dedupe import MemoryDeduper
-from producers.webhooks.receiver import Receiver
-from producers.webhooks.routes import Request
-from producers.webhooks.secrets import WebhookSecrets
+from ktsync.producers.enqueue import EnqueueError
+from ktsync.producers.webhooks.dedupe import MemoryDeduper
+from ktsync.producers.webhooks.receiver import Receiver
+from ktsync.producers.webhooks.routes import Request
+from ktsync.producers.webhooks.secrets import WebhookSecrets
 from tests.webhooks.helpers import (
     CLOSE_KEY_HEX,
     GENERIC_SECRET,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.webhooks.signatures import (
+from ktsync.producers.webhooks.signatures import (
     Failure,
     SignatureError,
     decode_hubspot_uri,

@@ -89,7 +89,7 @@ def fetchers_from_env(env: Mapping[str, str]) -> dict[str, CrmFetcher]:
     (each module documents its other variables). Raises ``CrmConfigError`` for an invalid value.
     """
     # Imported here: the CRM modules import this one.
-    from worker.crm import close, hubspot, zoho
+    from ktsync.worker.crm import close, hubspot, zoho
 
     fetchers: dict[str, CrmFetcher] = {}
     try:

@@ -32,8 +32,8 @@ from typing import Any, Final
 import requests
 
 from ktsync.contract import PropertyValue
-from worker.crm.base import CrmFetcher, FetchedContact, FetchError
-from worker.crm.http import (
+from ktsync.worker.crm.base import CrmFetcher, FetchedContact, FetchError
+from ktsync.worker.crm.http import (
     DEFAULT_TIMEOUT,
     CrmHttp,
     base_url_from_env,
@@ -47,7 +47,7 @@ from worker.crm.http import (
     retry_after,
     text,
 )
-from worker.klicktipp.http import Timeout
+from ktsync.worker.klicktipp.http import Timeout
 
 SOURCE: Final = "close"
 KEY_ENV: Final = "CLOSE_API_KEY"

@@ -30,9 +30,9 @@ from typing import Final
 import requests
 from requests.adapters import HTTPAdapter
 
-from worker.crm.base import CrmConfigError, FetchError
-from worker.klicktipp.classify import parse_retry_after
-from worker.klicktipp.http import Timeout
+from ktsync.worker.crm.base import CrmConfigError, FetchError
+from ktsync.worker.klicktipp.classify import parse_retry_after
+from ktsync.worker.klicktipp.http import Timeout
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from typing import Final
 import requests
 
 from ktsync.contract import PropertyValue
-from worker.crm.base import CrmFetcher, FetchedContact, FetchError
-from worker.crm.http import (
+from ktsync.worker.crm.base import CrmFetcher, FetchedContact, FetchError
+from ktsync.worker.crm.http import (
     DEFAULT_TIMEOUT,
     CrmHttp,
     base_url_from_env,
@@ -40,7 +40,7 @@ from worker.crm.http import (
     retry_after,
     text,
 )
-from worker.klicktipp.http import Timeout
+from ktsync.worker.klicktipp.http import Timeout
 
 SOURCE: Final = "hubspot"
 TOKEN_ENV: Final = "HUBSPOT_ACCESS_TOKEN"  # noqa: S105 - a variable name, not a secret

@@ -31,8 +31,8 @@ from typing import Final
 import requests
 
 from ktsync.contract import PropertyValue
-from worker.crm.base import CrmConfigError, CrmFetcher, FetchedContact, FetchError
-from worker.crm.http import (
+from ktsync.worker.crm.base import CrmConfigError, CrmFetcher, FetchedContact, FetchError
+from ktsync.worker.crm.http import (
     DEFAULT_TIMEOUT,
     CrmHttp,
     base_url_from_env,
@@ -45,7 +45,7 @@ from worker.crm.http import (
     retry_after,
     text,
 )
-from worker.klicktipp.http import Timeout
+from ktsync.worker.klicktipp.http import Timeout
 
 SOURCE: Final = "zoho"
 TOKEN_ENV: Final = "ZOHO_ACCESS_TOKEN"  # noqa: S105 - a variable name, not a secret

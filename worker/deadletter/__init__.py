@@ -1,8 +1,8 @@
 """The dead-letter store: tasks that can never succeed, kept with their payload and reason."""
 
-from worker.deadletter.base import Bounds, DeadLetter, DeadLetterStore, Filter
-from worker.deadletter.memory import MemoryDeadLetterStore
-from worker.deadletter.redis import RedisDeadLetterStore
+from ktsync.worker.deadletter.base import Bounds, DeadLetter, DeadLetterStore, Filter
+from ktsync.worker.deadletter.memory import MemoryDeadLetterStore
+from ktsync.worker.deadletter.redis import RedisDeadLetterStore
 
 __all__ = [
     "Bounds",

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from worker.deadletter.base import Bounds, DeadLetter, Filter, merge
+from ktsync.worker.deadletter.base import Bounds, DeadLetter, Filter, merge
 
 
 class MemoryDeadLetterStore:

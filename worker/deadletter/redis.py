@@ -17,7 +17,7 @@ from typing import cast
 
 import redis
 
-from worker.deadletter.base import Bounds, DeadLetter, Filter, merge
+from ktsync.worker.deadletter.base import Bounds, DeadLetter, Filter, merge
 
 SCAN_PAGE = 500
 

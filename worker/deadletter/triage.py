@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from worker.deadletter.base import DeadLetter
-from worker.klicktipp.codes import describe
+from ktsync.worker.deadletter.base import DeadLetter
+from ktsync.worker.klicktipp.codes import describe
 
 # reason -> (what happened, what the operator does about it). The README's runbook says the same.
 RUNBOOK: dict[str, tuple[str, str]] = {

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ktsync.lanes import Lane
-from worker.klicktipp.errors import RateLimited
-from worker.klicktipp.http import CallRecord
-from worker.ratelimit.base import Limits, RateLimiter
+from ktsync.worker.klicktipp.errors import RateLimited
+from ktsync.worker.klicktipp.http import CallRecord
+from ktsync.worker.ratelimit.base import Limits, RateLimiter
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ktsync.lanes import Lane
-from worker.ratelimit.base import (
+from ktsync.worker.ratelimit.base import (
     DECREASE,
     FLOOR,
     IN_FLIGHT_RETRY,

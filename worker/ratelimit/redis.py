@@ -10,7 +10,7 @@ Key layout per account (``{p}`` the key prefix, ``{a}`` a hash of the KlickTipp 
 * ``{p}:rl:{a}:inflight`` sorted set: slot token -> lease expiry (ms); expired leases are dropped
 
 Who goes first, in one script: a call of a task already under way needs one token, a task's first
-call two (:func:`~worker.ratelimit.base.tokens_needed`); while live work waits — a live call was
+call two (:func:`~ktsync.worker.ratelimit.base.tokens_needed`); while live work waits — a live call was
 refused, or messages wait in the live queue — a bulk task's first call must also take a token from
 the bulk bucket, so bulk gets at most ``bulk_share`` of the rate and live work the rest.
 
@@ -24,7 +24,7 @@ from typing import cast
 import redis
 
 from ktsync.lanes import Lane
-from worker.ratelimit.base import (
+from ktsync.worker.ratelimit.base import (
     DECREASE,
     FLOOR,
     IN_FLIGHT_RETRY,

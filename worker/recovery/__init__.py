@@ -11,9 +11,9 @@ The decisions are pure (:mod:`.decide`), the Redis side is in :mod:`.store`, the
 :mod:`.keys`; :func:`read_recovery` and :func:`live_sessions` are for ``ktsync status`` and metrics.
 """
 
-from worker.recovery.keys import COUNTERS, Keys
-from worker.recovery.store import live_sessions, read_recovery
+from ktsync.worker.recovery.keys import COUNTERS, Keys
+from ktsync.worker.recovery.store import live_sessions, read_recovery
 
-# The bootstep (worker.recovery.step.recovery_step) is imported from its module: it needs the
+# The bootstep (ktsync.worker.recovery.step.recovery_step) is imported from its module: it needs the
 # worker's runtime, which itself reads this package's key layout.
 __all__ = ["COUNTERS", "Keys", "live_sessions", "read_recovery"]

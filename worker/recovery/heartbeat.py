@@ -3,7 +3,7 @@
 It runs in the worker's main process (where Celery's consumer and its kombu channel live, also with
 the prefork pool), in a thread of its own, and keeps beating across broker reconnects. Each beat also
 gives back the locks of pool processes of this worker that died (a killed prefork child), and retries
-lock releases of this process that failed while Redis was away (see :class:`worker.locks.Unreleased`),
+lock releases of this process that failed while Redis was away (see :class:`ktsync.worker.locks.Unreleased`),
 at once instead of after their lease.
 """
 
@@ -19,11 +19,11 @@ from typing import Any
 
 import redis
 
-from worker.locks import token_pid
-from worker.recovery import store
-from worker.recovery.decide import dead_holders
-from worker.recovery.keys import Keys, slot_prefix
-from worker.session import WorkerSession
+from ktsync.worker.locks import token_pid
+from ktsync.worker.recovery import store
+from ktsync.worker.recovery.decide import dead_holders
+from ktsync.worker.recovery.keys import Keys, slot_prefix
+from ktsync.worker.session import WorkerSession
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ Key layout (``{p}`` the key prefix, ``{sid}`` a worker session id, ``{a}`` the l
   every ``worker.heartbeat_interval`` (Redis's clock decides when a worker is dead)
 * ``{p}:session:{sid}:held``     set: kombu delivery tags the worker holds (delivered, not acked),
   replaced at every beat
-* ``{p}:session:{sid}:locks``    hash: lock key -> token (see :mod:`worker.locks`)
+* ``{p}:session:{sid}:locks``    hash: lock key -> token (see :mod:`ktsync.worker.locks`)
 * ``{p}:recovery:orphans``       sorted set: delivery tag -> when it was first seen in kombu's unacked
   hash held by no session (Redis's clock, seconds)
 * ``{p}:metrics:recovery``       hash: counters, see :data:`COUNTERS`
 * ``{p}:lock:recovery``          the reclaimer's lock: one reclaimer at a time across workers
-* ``{p}:rl:{a}:inflight``        the limiter's in-flight slots (see :mod:`worker.ratelimit.redis`); a
+* ``{p}:rl:{a}:inflight``        the limiter's in-flight slots (see :mod:`ktsync.worker.ratelimit.redis`); a
   session's slot tokens start with ``{sid}:``
 * ``{broker_prefix}unacked``     kombu's hash of delivered, unacknowledged messages: delivery tag ->
   JSON ``[message, exchange, routing_key]`` (read here, changed only through kombu)
@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.settings import Settings
 from ktsync.broker import UNACKED_KEY
-from worker.locks import session_locks_key
+from ktsync.config.settings import Settings
+from ktsync.worker.locks import session_locks_key
 
 RECLAIM_LOCK = "recovery"  # a lock name, under {p}:lock:
 SESSION_TTL = 24 * 3600  # seconds a session's held set and lock registry outlive its last beat

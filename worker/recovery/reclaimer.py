@@ -1,7 +1,7 @@
 """The reclaimer: a live worker gives back what dead workers held, one reclaimer at a time.
 
 Every heartbeat interval, under a leased lock, it reads a view of every session and of kombu's
-unacked hash, lets :func:`~worker.recovery.decide.plan` decide, and acts: a dead session's locks and
+unacked hash, lets :func:`~ktsync.worker.recovery.decide.plan` decide, and acts: a dead session's locks and
 limiter slots are released (compare-and-delete) and its tasks go back to the head of their queue;
 orphans (unacked, held by nobody for longer than the heartbeat timeout) go back too. Tasks are put
 back by kombu itself (``restore_by_tag``: a WATCH transaction that knows the key prefix and the
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import redis
 
-from worker.locks import RedisLocks
-from worker.recovery import store
-from worker.recovery.decide import View, may_judge, plan, restorable, watch_only
-from worker.recovery.heartbeat import Pulse
-from worker.recovery.keys import RECLAIM_LOCK, Keys, slot_prefix
+from ktsync.worker.locks import RedisLocks
+from ktsync.worker.recovery import store
+from ktsync.worker.recovery.decide import View, may_judge, plan, restorable, watch_only
+from ktsync.worker.recovery.heartbeat import Pulse
+from ktsync.worker.recovery.keys import RECLAIM_LOCK, Keys, slot_prefix
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Reclaimed:
         )
 
     def counters(self) -> dict[str, int]:
-        """In the names of :data:`~worker.recovery.keys.COUNTERS`."""
+        """In the names of :data:`~ktsync.worker.recovery.keys.COUNTERS`."""
         return {"reclaimed_tasks": self.tasks, "orphaned_tasks": self.orphans, "released_locks": self.locks,
                 "released_slots": self.slots, "dead_workers": self.workers}  # fmt: skip
 

@@ -9,14 +9,14 @@ from typing import Any
 
 from celery import Celery, bootsteps
 
-from config.settings import Settings
-from worker.locks import RedisLocks
-from worker.recovery.heartbeat import Heartbeat, consumer_held
-from worker.recovery.keys import Keys
-from worker.recovery.reclaimer import Reclaimer, Restore
-from worker.runtime import RuntimeHolder, WorkerRuntime
-from worker.state import RedisStateStore
-from worker.ticker import Ticker
+from ktsync.config.settings import Settings
+from ktsync.worker.locks import RedisLocks
+from ktsync.worker.recovery.heartbeat import Heartbeat, consumer_held
+from ktsync.worker.recovery.keys import Keys
+from ktsync.worker.recovery.reclaimer import Reclaimer, Restore
+from ktsync.worker.runtime import RuntimeHolder, WorkerRuntime
+from ktsync.worker.state import RedisStateStore
+from ktsync.worker.ticker import Ticker
 
 
 def kombu_restore(app: Celery) -> Restore:

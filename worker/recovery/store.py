@@ -1,6 +1,6 @@
 """Crash recovery's Redis side: heartbeats, the reclaimer's reads, and taking a dead session's leftovers.
 
-Key layout: see :mod:`worker.recovery.keys`. Round trips: a heartbeat is one MULTI; a reclaimer pass
+Key layout: see :mod:`ktsync.worker.recovery.keys`. Round trips: a heartbeat is one MULTI; a reclaimer pass
 reads in two (the registry, then everything else in one MULTI) plus one for the routing keys of
 unheld tags, if any; reclaiming a dead session is one script to take its leftovers and one to
 release its locks and limiter slots (putting its tasks back goes through kombu).
@@ -15,8 +15,8 @@ from typing import Any, cast
 
 import redis
 
-from worker.recovery.decide import Plan, SessionView, View
-from worker.recovery.keys import COUNTERS, SESSION_TTL, Keys
+from ktsync.worker.recovery.decide import Plan, SessionView, View
+from ktsync.worker.recovery.keys import COUNTERS, SESSION_TTL, Keys
 
 # KEYS[1] the session registry, KEYS[2] the session's alive key, KEYS[3] its held set, KEYS[4] its
 # lock registry; ARGV[1] the session id.

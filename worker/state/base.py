@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any, Protocol
 
-from worker.locks import LockBusy
+from ktsync.worker.locks import LockBusy
 
 
 @dataclass(frozen=True)

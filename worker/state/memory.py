@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
+from ktsync.worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
 
 
 class MemoryStateStore:

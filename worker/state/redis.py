@@ -13,7 +13,7 @@ Key layout (``{p}`` is the key prefix):
   worker that died gives its contacts back as soon as it is found dead, not after the lease
 
 A claim is one round trip (acquire-and-register, the record, the event marker — plus any release
-still owed from a Redis outage, see :class:`worker.locks.Unreleased`), a commit another (the writes
+still owed from a Redis outage, see :class:`ktsync.worker.locks.Unreleased`), a commit another (the writes
 and the release in one MULTI).
 """
 
@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import redis
 
-from worker.locks import (
+from ktsync.worker.locks import (
     ACQUIRE_LUA,
     TRANSIENT,
     Unreleased,
@@ -32,7 +32,7 @@ from worker.locks import (
     pay,
     stage_releases,
 )
-from worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
+from ktsync.worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
 
 SEPARATOR = "\x1f"
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from worker.state.base import ContactState
+from ktsync.worker.state.base import ContactState
 
 
 @dataclass(frozen=True)

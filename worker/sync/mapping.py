@@ -10,8 +10,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from config.settings import FieldMapping, SourceSettings
-from worker.sync.convert import ConversionError, ConversionOptions, FieldType, PropertyValue, convert
+from ktsync.config.settings import FieldMapping, SourceSettings
+from ktsync.worker.sync.convert import ConversionError, ConversionOptions, FieldType, PropertyValue, convert
 
 log = logging.getLogger(__name__)
 

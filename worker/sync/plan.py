@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.state.base import ContactState
-from worker.sync.desired import Desired
+from ktsync.worker.state.base import ContactState
+from ktsync.worker.sync.desired import Desired
 
 
 @dataclass(frozen=True)

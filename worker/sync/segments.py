@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from config.settings import TagRule
-from worker.sync.convert import PropertyValue
+from ktsync.config.settings import TagRule
+from ktsync.worker.sync.convert import PropertyValue
 
 MAX_TAG_NAME = 250
 

@@ -1,7 +1,7 @@
 """Pure mappings from each vendor's webhook payload to contract-v1 messages and dedupe ids."""
 
-from producers.webhooks.payloads.close import close_event
-from producers.webhooks.payloads.common import (
+from ktsync.producers.webhooks.payloads.close import close_event
+from ktsync.producers.webhooks.payloads.common import (
     Batch,
     Event,
     PayloadError,
@@ -9,10 +9,10 @@ from producers.webhooks.payloads.common import (
     collapse,
     decode_json,
 )
-from producers.webhooks.payloads.generic import generic_messages
-from producers.webhooks.payloads.hubspot import hubspot_batch
-from producers.webhooks.payloads.klicktipp import flat_params, klicktipp_event
-from producers.webhooks.payloads.zoho import zoho_notification
+from ktsync.producers.webhooks.payloads.generic import generic_messages
+from ktsync.producers.webhooks.payloads.hubspot import hubspot_batch
+from ktsync.producers.webhooks.payloads.klicktipp import flat_params, klicktipp_event
+from ktsync.producers.webhooks.payloads.zoho import zoho_notification
 
 __all__ = [
     "Batch",

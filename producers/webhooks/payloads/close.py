@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from ktsync.contract import MessageType
-from producers.webhooks.payloads.common import (
+from ktsync.producers.webhooks.payloads.common import (
     Batch,
     Event,
     PayloadError,

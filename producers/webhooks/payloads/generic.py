@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from ktsync.contract import ContractError, parse_message
-from producers.webhooks.payloads.common import Batch, Event, PayloadError, Problem
+from ktsync.producers.webhooks.payloads.common import Batch, Event, PayloadError, Problem
 
 
 def generic_messages(data: object) -> Batch:

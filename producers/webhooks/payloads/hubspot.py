@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ktsync.contract import MessageType
-from producers.webhooks.payloads.common import (
+from ktsync.producers.webhooks.payloads.common import (
     Batch,
     Event,
     Message,

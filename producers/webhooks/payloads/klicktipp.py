@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from ktsync.contract import MessageType
-from producers.webhooks.payloads.common import Batch, Event, PayloadError, Problem, validated
+from ktsync.producers.webhooks.payloads.common import Batch, Event, PayloadError, Problem, validated
 
 SOURCE = "klicktipp"
 EMAIL_PARAM = "email"

@@ -13,7 +13,7 @@ lose a change.
 from __future__ import annotations
 
 from ktsync.contract import MessageType
-from producers.webhooks.payloads.common import (
+from ktsync.producers.webhooks.payloads.common import (
     Batch,
     Event,
     PayloadError,

@@ -9,7 +9,7 @@ import pytest
 import requests
 import responses
 
-from worker.klicktipp import KlickTippClient, PartnerAuth, SessionAuth
+from ktsync.worker.klicktipp import KlickTippClient, PartnerAuth, SessionAuth
 
 BASE = "https://api.klicktipp.com"
 USERNAME = "demo-apiuser"

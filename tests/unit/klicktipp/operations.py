@@ -10,7 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.klicktipp import DataField, KlickTippClient, OptInProcess, Subscriber, SubscriptionStatus, Tag
+from ktsync.worker.klicktipp import (
+    DataField,
+    KlickTippClient,
+    OptInProcess,
+    Subscriber,
+    SubscriptionStatus,
+    Tag,
+)
 
 SUBSCRIBER_JSON: dict[str, Any] = {
     "id": "155988456",

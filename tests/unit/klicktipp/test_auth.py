@@ -11,6 +11,18 @@ import pytest
 import requests
 import responses
 
+from ktsync.worker.klicktipp import (
+    AuthError,
+    ConfigError,
+    KlickTippClient,
+    MalformedResponse,
+    PartnerAuth,
+    ServerError,
+    SessionAuth,
+    ValidationError,
+    auth_from_env,
+    partner_signature,
+)
 from tests.unit.klicktipp.conftest import (
     BASE,
     CUSTOMER_KEY,
@@ -23,18 +35,6 @@ from tests.unit.klicktipp.conftest import (
     X_CI,
     calls_to,
     login_body,
-)
-from worker.klicktipp import (
-    AuthError,
-    ConfigError,
-    KlickTippClient,
-    MalformedResponse,
-    PartnerAuth,
-    ServerError,
-    SessionAuth,
-    ValidationError,
-    auth_from_env,
-    partner_signature,
 )
 
 COOKIE_1 = f"{SESSION_NAME}={SESSID}"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from worker.klicktipp import (
+from ktsync.worker.klicktipp import (
     AuthError,
     BadRequest,
     ConflictError,

@@ -7,9 +7,9 @@ import pickle
 
 import pytest
 
-from worker.klicktipp import errors
-from worker.klicktipp.codes import ERROR_10_CODE_MEANINGS, ERROR_MEANINGS, describe
-from worker.klicktipp.errors import (
+from ktsync.worker.klicktipp import errors
+from ktsync.worker.klicktipp.codes import ERROR_10_CODE_MEANINGS, ERROR_MEANINGS, describe
+from ktsync.worker.klicktipp.errors import (
     APIError,
     ConfigError,
     KlickTippError,

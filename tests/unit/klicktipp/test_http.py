@@ -12,8 +12,7 @@ import pytest
 import requests
 import responses
 
-from tests.unit.klicktipp.conftest import BASE, PASSWORD, USERNAME, login_body
-from worker.klicktipp import (
+from ktsync.worker.klicktipp import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_POOL_SIZE,
     DEFAULT_READ_TIMEOUT,
@@ -27,7 +26,8 @@ from worker.klicktipp import (
     TransportError,
     UnexpectedStatus,
 )
-from worker.klicktipp.http import HttpClient
+from ktsync.worker.klicktipp.http import HttpClient
+from tests.unit.klicktipp.conftest import BASE, PASSWORD, USERNAME, login_body
 
 
 class Recorder:
@@ -206,7 +206,7 @@ def test_an_injected_session_is_left_open() -> None:
 def test_requests_are_logged_at_debug_level(
     rsps: responses.RequestsMock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="worker.klicktipp")
+    caplog.set_level(logging.DEBUG, logger="ktsync.worker.klicktipp")
     rsps.add(responses.GET, f"{BASE}/tag", json={})
     KlickTippClient(PartnerAuth(USERNAME, "00", "c")).tag_index()
     assert "klicktipp api.tag.index GET /tag -> 200" in caplog.text

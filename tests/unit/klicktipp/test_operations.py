@@ -10,15 +10,15 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import responses
 
-from tests.unit.klicktipp.conftest import BASE, SESSID, SESSION_NAME, USERNAME, calls_to, login_body
-from tests.unit.klicktipp.operations import OPERATIONS, SUBSCRIBER_JSON, Operation
-from worker.klicktipp import (
+from ktsync.worker.klicktipp import (
     Account,
     KlickTippClient,
     MalformedResponse,
     NotFound,
     SubscriptionStatus,
 )
+from tests.unit.klicktipp.conftest import BASE, SESSID, SESSION_NAME, USERNAME, calls_to, login_body
+from tests.unit.klicktipp.operations import OPERATIONS, SUBSCRIBER_JSON, Operation
 
 
 def sent_json(call: Any) -> Any:

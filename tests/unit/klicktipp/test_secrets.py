@@ -9,6 +9,15 @@ import pytest
 import requests
 import responses
 
+from ktsync.worker.klicktipp import (
+    AuthError,
+    ConfigError,
+    KlickTippClient,
+    KlickTippError,
+    PartnerAuth,
+    SessionAuth,
+    auth_from_env,
+)
 from tests.unit.klicktipp.conftest import (
     BASE,
     CUSTOMER_KEY,
@@ -17,15 +26,6 @@ from tests.unit.klicktipp.conftest import (
     SECRETS,
     SESSID_2,
     USERNAME,
-)
-from worker.klicktipp import (
-    AuthError,
-    ConfigError,
-    KlickTippClient,
-    KlickTippError,
-    PartnerAuth,
-    SessionAuth,
-    auth_from_env,
 )
 
 

@@ -24,10 +24,10 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest
 from openapi_core.templating.paths.exceptions import PathNotFound
 from openapi_core.validation.request.exceptions import InvalidRequestBody
 
+from ktsync.worker.klicktipp import KlickTippClient, SessionAuth
 from tests.spec import SPEC_PATH
 from tests.unit.klicktipp.conftest import BASE, PASSWORD, USERNAME, login_body
 from tests.unit.klicktipp.operations import OPERATIONS, SUBSCRIBER_JSON, Operation
-from worker.klicktipp import KlickTippClient, SessionAuth
 
 
 def load_spec() -> dict[str, Any]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.sync import convert as convert_module
-from worker.sync.convert import (
+from ktsync.worker.sync import convert as convert_module
+from ktsync.worker.sync.convert import (
     DEFAULT_OPTIONS,
     ConversionError,
     ConversionOptions,

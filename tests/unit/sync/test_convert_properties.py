@@ -9,7 +9,7 @@ import hypothesis
 import hypothesis.strategies as st
 import pytest
 
-from worker.sync.convert import ConversionError, FieldType, convert
+from ktsync.worker.sync.convert import ConversionError, FieldType, convert
 
 given = hypothesis.given
 

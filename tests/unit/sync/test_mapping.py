@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.settings import load_settings
-from worker.sync.mapping import MappingConfigError, MappingError, map_contact, resolve_mapping
+from ktsync.config.settings import load_settings
+from ktsync.worker.sync.mapping import MappingConfigError, MappingError, map_contact, resolve_mapping
 
 FIELD_INDEX = {
     "fieldFirstName": "First Name",

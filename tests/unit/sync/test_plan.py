@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from worker.state.base import ContactState
-from worker.sync.desired import Desired, Skip, skip_reason
-from worker.sync.plan import first_tag, identity_call, owned_names, tag_calls
+from ktsync.worker.state.base import ContactState
+from ktsync.worker.sync.desired import Desired, Skip, skip_reason
+from ktsync.worker.sync.plan import first_tag, identity_call, owned_names, tag_calls
 
 TAG_IDS = {"[CRM] A": "11", "[CRM] B": "12", "[CRM] C": "13"}
 DESIRED = Desired("alex@shop.example", None, {"fieldFirstName": "Alex"}, frozenset({"[CRM] A", "[CRM] B"}))

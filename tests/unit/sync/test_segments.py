@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.settings import TagRule
-from worker.sync.segments import desired_tags, is_owned
+from ktsync.config.settings import TagRule
+from ktsync.worker.sync.segments import desired_tags, is_owned
 
 RULES = (
     TagRule("lifecyclestage", "[CRM] [Lifecycle Stage] {value}"),
