@@ -5,7 +5,7 @@
         session.headers.update(partner_headers())
         session.get(f"{fake.base_url}/tag")
         fake.control.faults(rate_limit={"per_second": 5, "burst": 5})
-        assert fake.control.state()["doi_emails"] == []
+        print(fake.control.state()["doi_emails"])  # [] on the seed
 
 The ``DEMO_*`` constants and ids name the data of the shipped seed (``fake_klicktipp/seed.json``).
 """

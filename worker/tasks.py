@@ -1,8 +1,11 @@
 """Celery tasks: thin shells that parse the message, call the service and apply the retry decision.
 
-Every task takes the original message plus ``failures`` (how many attempts failed so far). Waiting
-for another event of the same contact (a busy per-contact lock) requeues the task without counting
-as a failure.
+Every message task takes the message (``args=[message]`` or ``kwargs={"message": ...}``) plus
+``failures`` (how many attempts failed so far) and ``replay_of``; any other call is dead-lettered as
+``invalid_message`` with the arguments as received (see :mod:`ktsync.worker.calls`). Waiting for
+another event of the same contact (a busy per-contact lock) requeues the task without counting as a
+failure. What Flower and ``celery events`` show of a task is a summary (:mod:`ktsync.worker.request`);
+task results carry outcome slugs and ids only, since they reach Flower too.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import random
 import socket
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -24,23 +27,16 @@ from kombu.exceptions import OperationalError
 
 from ktsync.broker import ENQUEUED_AT_HEADER
 from ktsync.config.settings import Settings
-from ktsync.contract import (
-    TASK_NAMES,
-    ContactChanged,
-    ContactDeleted,
-    ContactUpsert,
-    DeletionRequested,
-    KlickTippContactChanged,
-    Message,
-    MessageType,
-    parse_message,
-)
+from ktsync.contract import TASK_NAMES, ContractError, Message, parse_message
 from ktsync.lanes import DEFAULT_LANE, Lane, fairness_key
 from ktsync.producers.enqueue import summary
+from ktsync.worker.calls import read_call
 from ktsync.worker.credentials import Verdict
 from ktsync.worker.deadletter import DeadLetter
+from ktsync.worker.handlers import HANDLERS, Handler
 from ktsync.worker.klicktipp.errors import AuthError
 from ktsync.worker.reconcile import reconcile
+from ktsync.worker.request import MessageRequest, NotifyRequest, PrivateRequest
 from ktsync.worker.retry import Action, RetryPolicy, decide
 from ktsync.worker.runtime import RuntimeHolder, WorkerRuntime, defer_spacing
 from ktsync.worker.schedule import Parked
@@ -51,41 +47,6 @@ log = logging.getLogger(__name__)
 NOTIFY_TASK = "ktsync.notify_crm"
 RECONCILE_TASK = "ktsync.reconcile"
 CALLBACK_TIMEOUT = 10.0
-Handler = Callable[[WorkerRuntime, Message], SyncOutcome]
-
-
-def _upsert(runtime: WorkerRuntime, event: Message) -> SyncOutcome:
-    assert isinstance(event, ContactUpsert)
-    return runtime.sync.upsert(event)
-
-
-def _deleted(runtime: WorkerRuntime, event: Message) -> SyncOutcome:
-    assert isinstance(event, ContactDeleted)
-    return runtime.deletions.contact_deleted(event)
-
-
-def _deletion_requested(runtime: WorkerRuntime, event: Message) -> SyncOutcome:
-    assert isinstance(event, DeletionRequested)
-    return runtime.deletions.deletion_requested(event)
-
-
-def _fetch_and_sync(runtime: WorkerRuntime, event: Message) -> SyncOutcome:
-    assert isinstance(event, ContactChanged)
-    return runtime.refresh.fetch_and_sync(event)
-
-
-def _from_klicktipp(runtime: WorkerRuntime, event: Message) -> SyncOutcome:
-    assert isinstance(event, KlickTippContactChanged)
-    return runtime.refresh.from_klicktipp(event)
-
-
-HANDLERS: Mapping[MessageType, Handler] = {
-    MessageType.UPSERT: _upsert,
-    MessageType.DELETED: _deleted,
-    MessageType.DELETION_REQUESTED: _deletion_requested,
-    MessageType.CHANGED: _fetch_and_sync,
-    MessageType.KLICKTIPP_CHANGED: _from_klicktipp,
-}
 
 
 class CallbackFailed(Exception):
@@ -150,7 +111,7 @@ def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> N
     for kind, handler in HANDLERS.items():
         _register_message_task(app, TASK_NAMES[kind], handler, holder, policy, rng)
 
-    @app.task(name=RECONCILE_TASK, shared=False)  # type: ignore[untyped-decorator]
+    @app.task(name=RECONCILE_TASK, shared=False, Request=PrivateRequest)  # type: ignore[untyped-decorator]
     def reconcile_task() -> dict[str, int]:
         runtime = holder.get()
         report = reconcile(
@@ -168,7 +129,7 @@ def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> N
             "replayed": report.replayed,
         }
 
-    @app.task(name=NOTIFY_TASK, bind=True, max_retries=None, shared=False)  # type: ignore[untyped-decorator]
+    @app.task(name=NOTIFY_TASK, bind=True, max_retries=None, shared=False, Request=NotifyRequest)  # type: ignore[untyped-decorator]
     def notify_crm(self: Task, url: str, payload: dict[str, Any], failures: int = 0) -> dict[str, Any]:
         attempt = Attempt(self, holder.get(), {"url": url, "payload": payload}, failures, None)
         try:
@@ -185,14 +146,21 @@ def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> N
 
 
 def _register_message_task(
-    app: Celery, name: str, handler: Handler, holder: RuntimeHolder, policy: RetryPolicy, rng: random.Random
+    app: Celery,
+    name: str,
+    handler: Handler[Any],
+    holder: RuntimeHolder,
+    policy: RetryPolicy,
+    rng: random.Random,
 ) -> None:
-    @app.task(name=name, bind=True, max_retries=None, shared=False)  # type: ignore[untyped-decorator]
-    def run(
-        self: Task, message: dict[str, Any], failures: int = 0, replay_of: str | None = None
-    ) -> dict[str, Any]:
+    @app.task(name=name, bind=True, max_retries=None, shared=False, Request=MessageRequest)  # type: ignore[untyped-decorator]
+    def run(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        # Any call shape is taken: an invalid one is dead-lettered as received, not lost to a TypeError.
+        call = read_call(args, kwargs)
         try:
-            attempt = Attempt(self, holder.get(), message, failures, replay_of)
+            attempt = Attempt(
+                self, holder.get(), call.message, call.failures, call.replay_of, problem=call.problem
+            )
             return execute(attempt, handler, policy=policy, rng=rng)
         except REDIS_DOWN as exc:
             # Never ack (a failed task is acked, and lost) nor dead-letter it: requeue it, and should the
@@ -211,9 +179,11 @@ class Attempt:
         message: Mapping[str, Any],
         failures: int,
         replay_of: str | None,
+        *,
+        problem: ContractError | None = None,
     ) -> None:
         self.task, self.runtime, self.message = task, runtime, message
-        self.failures, self.replay_of = failures, replay_of
+        self.failures, self.replay_of, self.problem = failures, replay_of, problem
         self.number = failures + 1
         self.id = str(task.request.id)
         delivery = task.request.delivery_info or {}
@@ -221,6 +191,12 @@ class Attempt:
         self.lane = runtime.settings.worker.lane_of(delivery.get("routing_key"))
         self.queue = runtime.settings.worker.lane_queue(self.lane)
         self.enqueued_at = enqueued_at(task.request)
+
+    def event(self) -> Message:
+        """The validated message; a ContractError (dead-lettered as invalid_message) for an invalid call."""
+        if self.problem is not None:
+            raise self.problem
+        return parse_message(dict(self.message))
 
     def _later_kwargs(self, failures: int) -> dict[str, Any]:
         return {"failures": failures, **({"replay_of": self.replay_of} if self.replay_of else {})}
@@ -268,7 +244,9 @@ class Attempt:
         )
 
 
-def execute(attempt: Attempt, handler: Handler, *, policy: RetryPolicy, rng: random.Random) -> dict[str, Any]:
+def execute(
+    attempt: Attempt, handler: Handler[Any], *, policy: RetryPolicy, rng: random.Random
+) -> dict[str, Any]:
     """Run one attempt; wait, retry or dead-letter as the situation and :func:`decide` say."""
     runtime, started = attempt.runtime, time.perf_counter()
     runtime.telemetry.begin(
@@ -286,7 +264,7 @@ def execute(attempt: Attempt, handler: Handler, *, policy: RetryPolicy, rng: ran
                 raise PoisonMessage(deliveries)
             if refused:
                 raise CredentialRefused("KlickTipp refuses this worker's credentials")
-            outcome = handler(runtime, parse_message(attempt.message))
+            outcome = handler(runtime, attempt.event(), str(attempt.task.name))
         except REDIS_DOWN:
             raise  # not the message's failure: the task requeues it (see _register_message_task)
         except Exception as exc:

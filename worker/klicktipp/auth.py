@@ -93,7 +93,7 @@ class SessionAuth:
 
     def headers(self, send: Send) -> Mapping[str, str]:
         with self._lock:  # one login at a time; the others wait here and reuse its session
-            session = self._session or self._login(send)
+            session = self._session or self._login(send)[0]
             return {"Cookie": session.cookie}
 
     def reauthenticate(self, stale: Mapping[str, str]) -> bool:
@@ -106,9 +106,8 @@ class SessionAuth:
 
     def login(self, send: Send) -> Account:
         with self._lock:
-            if self._session is None:
-                self._login(send)
-            assert self._account is not None
+            if self._session is None or self._account is None:
+                return self._login(send)[1]
             return self._account
 
     def logout(self, send: Send) -> None:
@@ -120,12 +119,12 @@ class SessionAuth:
                 )
                 logger.info("klicktipp session for %s logged out", self.username)
 
-    def _login(self, send: Send) -> _Session:
+    def _login(self, send: Send) -> tuple[_Session, Account]:
         body = {"username": self.username, "password": self._password}
         session, account = send(LOGIN_OPERATION, "POST", "/account/login", _parse_login, json=body)
         self._session, self._account = session, account
         logger.info("klicktipp session for %s logged in", self.username)
-        return session
+        return session, account
 
 
 def partner_signature(developer_key: str, customer_key: str) -> str:

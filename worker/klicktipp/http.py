@@ -142,12 +142,11 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
     ) -> T:
         """Send one request; return ``parse(decoded 2xx body)`` or raise a ``KlickTippError``."""
-        response: requests.Response | None = None
-        failure: requests.RequestException | None = None
+        answer: requests.Response | requests.RequestException
         with self._gate(operation):
             started = time.perf_counter()
             try:
-                response = self._session.request(
+                answer = self._session.request(
                     method,
                     self._base_url + path,
                     json=json,
@@ -157,16 +156,15 @@ class HttpClient:
                     allow_redirects=False,
                 )
             except _TRANSPORT_FAILURES as exc:
-                failure = exc
+                answer = exc
             elapsed = time.perf_counter() - started
-        if response is None:
-            assert failure is not None
-            transport_error = error_from_exception(failure, operation=operation)
+        if isinstance(answer, requests.RequestException):
+            transport_error = error_from_exception(answer, operation=operation)
             self._report(CallRecord(operation, method, path, None, elapsed, transport_error))
-            raise transport_error from failure
-        outcome = _interpret(operation, response, parse)
+            raise transport_error from answer
+        outcome = _interpret(operation, answer, parse)
         error = outcome if isinstance(outcome, KlickTippError) else None
-        self._report(CallRecord(operation, method, path, response.status_code, elapsed, error))
+        self._report(CallRecord(operation, method, path, answer.status_code, elapsed, error))
         if isinstance(outcome, KlickTippError):
             raise outcome
         return outcome.value

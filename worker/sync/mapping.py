@@ -89,9 +89,8 @@ def resolve_mapping(source: SourceSettings, field_index: Mapping[str, str]) -> R
             f"sources.{source.name}.crm_id_field: the account has no data field labelled "
             f"{source.crm_id_field!r}; create it in KlickTipp (a custom field of type line) or change the label"
         )
-    if problems:
+    if problems or crm_id_key is None:  # a missing crm_id_field is one of the problems
         raise MappingConfigError("; ".join(problems))
-    assert crm_id_key is not None
     return ResolvedMapping(
         tuple(resolved), crm_id_key, ConversionOptions(default_country=source.default_country)
     )
