@@ -3,6 +3,12 @@
 CRM ``contact.deleted`` -> per-source ``deletion_policy``: ``untag`` (remove owned tags; the default),
 ``unsubscribe``, ``delete`` or ``ignore``. KlickTipp ``klicktipp.deletion_requested`` ->
 ``sync.klicktipp_deletion_policy``: ``review`` (the default), ``delete_in_crm`` or ``anonymize``.
+
+A privacy deletion (``contact.deleted`` with ``privacy: true``, e.g. HubSpot's ``privacyDeletion``)
+follows the source's ``privacy_deletion_policy`` instead, whatever ``deletion_policy`` says: ``delete``
+(the only one) erases the person (see :mod:`ktsync.worker.erasure`). It is never skipped as stale (an
+erasure request outranks any state); only one already carried out, for a request at least as new, is
+a duplicate.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 from typing import Any
 
 from ktsync.contract import ContactDeleted, DeletionRequested
+from ktsync.worker.erasure import Eraser, Subject
 from ktsync.worker.klicktipp.errors import ContactNotFound, NotFound, NotSubscribedError, Rejected
 from ktsync.worker.review import ReviewList
 from ktsync.worker.service import LOCK_WAIT, SyncDeps, SyncOutcome
@@ -22,17 +29,20 @@ log = logging.getLogger(__name__)
 
 
 class Deletions:
-    def __init__(self, deps: SyncDeps, review: ReviewList) -> None:
+    def __init__(self, deps: SyncDeps, review: ReviewList, eraser: Eraser) -> None:
         self._client, self._reference, self._state = deps.client, deps.reference, deps.state
         self._outbound, self._settings = deps.outbound, deps.settings
         self._clock = deps.clock
         self._review = review
+        self.eraser = eraser
 
     def contact_deleted(self, event: ContactDeleted) -> SyncOutcome:
         """Apply the source's deletion policy, then purge the contact's personal data from the state."""
         source = self._settings.source(event.source)
         if event.dry_run:
             return self.preview(event)
+        if event.privacy:
+            return self._erase(event)
         lease = self._settings.sync.lock_lease
         with claimed(
             self._state, source.name, event.crm_contact_id, None, lease=lease, wait=LOCK_WAIT
@@ -54,12 +64,38 @@ class Deletions:
         """The calls the source's deletion policy would make (it may search by e-mail to find them)."""
         source = self._settings.source(event.source)
         stored = self._state.get(source.name, event.crm_contact_id)
+        if event.privacy:
+            return self._erasure_preview(event, stored)
         skip = _skip(event, stored)
         known_id = stored.klicktipp_id if stored else None
         if skip is not None:
             return SyncOutcome(skip, known_id)
         calls = self._deletion_calls(source.deletion_policy, stored, event.email, source.tag_prefix)
         return SyncOutcome("planned", known_id, tuple(calls))
+
+    def _erase(self, event: ContactDeleted) -> SyncOutcome:
+        """A privacy deletion under ``privacy_deletion_policy: delete`` (the only policy there is)."""
+        stored = self._state.get(event.source, event.crm_contact_id)
+        if _already_erased(event, stored):
+            return SyncOutcome("duplicate", stored.klicktipp_id if stored else None)
+        by = f"privacy deletion (event {event.event_id})" if event.event_id else "privacy deletion"
+        report = self.eraser.erase(_subject(event), requested_at=event.occurred_at, by=by)
+        policy = self._settings.source(event.source).privacy_deletion_policy
+        log.info("contact %s/%s erased: privacy_deletion_policy %s, KlickTipp %d deleted", event.source,
+                 event.crm_contact_id, policy, len(report.klicktipp_deleted))  # fmt: skip
+        known = stored.klicktipp_id if stored else None
+        return SyncOutcome("deleted_privacy", known or next(iter(report.klicktipp_deleted), None))
+
+    def _erasure_preview(self, event: ContactDeleted, stored: ContactState | None) -> SyncOutcome:
+        known = stored.klicktipp_id if stored else None
+        if _already_erased(event, stored):
+            return SyncOutcome("duplicate", known)
+        subject = self.eraser.survey(_subject(event)).subject
+        deletes = [Call("api.subscriber.delete", {"subscriber_id": i}, "privacy deletion")
+                   for i in sorted(subject.klicktipp_ids)]  # fmt: skip
+        searches = [Call("api.subscriber.search", {"email": e}, "privacy deletion: find the contact")
+                    for e in sorted(subject.emails)]  # fmt: skip
+        return SyncOutcome("planned", known, tuple(deletes or searches))
 
     def _deletion_calls(
         self, policy: str, stored: ContactState | None, email: str | None, prefix: str
@@ -138,6 +174,16 @@ def _skip(event: ContactDeleted, stored: ContactState | None) -> str | None:
     if stored is not None and stored.is_tombstone:
         return "duplicate"
     return None
+
+
+def _subject(event: ContactDeleted) -> Subject:
+    return Subject.of(contacts=[(event.source, event.crm_contact_id)], emails=[event.email])
+
+
+def _already_erased(event: ContactDeleted, stored: ContactState | None) -> bool:
+    """Erased before, for a request at least as new as this one (a redelivery, a retry)."""
+    requested = stored.erasure_requested_at if stored else None
+    return requested is not None and event.occurred_at <= requested
 
 
 def _request_id(event: DeletionRequested) -> str:

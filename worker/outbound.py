@@ -1,17 +1,21 @@
 """The outbound stream: what ktsync tells the CRM side (KlickTipp IDs, subscription status, deletions).
 
 Redis stream ``{p}:outbound`` (capped near ``maxlen``); every entry has a ``type`` and a ``payload``
-(JSON). Types: ``contact.synced``, ``crm.delete_contact``, ``crm.anonymize_contact``. Read it with
-``XREAD``/``XREADGROUP`` from any language; see the README.
+(JSON). Types: ``contact.synced``, ``crm.delete_contact``, ``crm.anonymize_contact``, ``contact.erased``
+(a privacy deletion was carried out: ids and times only). Read it with ``XREAD``/``XREADGROUP`` from
+any language; see the README. An erasure deletes (``XDEL``) the entries about the person that the
+stream still holds.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, Protocol, cast
 
 import redis
+
+SCAN_PAGE = 1000  # entries per XRANGE when reading the whole stream
 
 
 class Outbound(Protocol):
@@ -21,6 +25,14 @@ class Outbound(Protocol):
 
     def read(self, count: int = 100) -> list[tuple[str, str, dict[str, Any]]]:
         """The oldest ``count`` entries as (id, type, payload)."""
+        ...
+
+    def entries(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every entry still held, oldest first, as (id, type, payload)."""
+        ...
+
+    def delete(self, entry_ids: Collection[str]) -> int:
+        """Delete these entries (an erasure); how many were there."""
         ...
 
 
@@ -36,8 +48,22 @@ class RedisOutbound:
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     def read(self, count: int = 100) -> list[tuple[str, str, dict[str, Any]]]:
-        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], self._redis.xrange(self._key, count=count))
+        return self._range("-", count)
+
+    def _range(self, start: str, count: int) -> list[tuple[str, str, dict[str, Any]]]:
+        entries = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], self._redis.xrange(self._key, min=start, count=count)
+        )
         return [(i.decode(), f[b"type"].decode(), json.loads(f[b"payload"])) for i, f in entries]
+
+    def entries(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        start = "-"
+        while page := self._range(start, SCAN_PAGE):
+            yield from page
+            start = f"({page[-1][0]}"  # exclusive: after the last one read
+
+    def delete(self, entry_ids: Collection[str]) -> int:
+        return int(self._redis.xdel(self._key, *entry_ids)) if entry_ids else 0
 
 
 class MemoryOutbound:
@@ -53,3 +79,12 @@ class MemoryOutbound:
 
     def read(self, count: int = 100) -> list[tuple[str, str, dict[str, Any]]]:
         return self._entries[:count]
+
+    def entries(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        yield from list(self._entries)
+
+    def delete(self, entry_ids: Collection[str]) -> int:
+        doomed = set(entry_ids)
+        kept = [entry for entry in self._entries if entry[0] not in doomed]
+        removed, self._entries = len(self._entries) - len(kept), kept
+        return removed

@@ -7,7 +7,7 @@ crm_contact_id, occurred_at, received_at}``. ``ktsync review list`` shows it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol, cast
 
 import redis
@@ -21,6 +21,10 @@ class ReviewList(Protocol):
         ...
 
     def remove(self, request_id: str) -> bool: ...
+
+    def remove_many(self, request_ids: Collection[str]) -> int:
+        """Remove these requests at once (an erasure purges the person's); how many were there."""
+        ...
 
 
 class RedisReviewList:
@@ -38,6 +42,9 @@ class RedisReviewList:
     def remove(self, request_id: str) -> bool:
         return bool(self._redis.hdel(self._key, request_id))
 
+    def remove_many(self, request_ids: Collection[str]) -> int:
+        return int(self._redis.hdel(self._key, *request_ids)) if request_ids else 0
+
 
 class MemoryReviewList:
     """In-memory twin of :class:`RedisReviewList`."""
@@ -53,3 +60,6 @@ class MemoryReviewList:
 
     def remove(self, request_id: str) -> bool:
         return self._items.pop(request_id, None) is not None
+
+    def remove_many(self, request_ids: Collection[str]) -> int:
+        return sum(self.remove(request_id) for request_id in set(request_ids))

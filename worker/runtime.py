@@ -12,10 +12,12 @@ import redis
 
 from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
+from ktsync.producers.webhooks.dedupe import RedisDeduper
 from ktsync.worker.credentials import CredentialCheck, RedisCredentialHealth, credential_id, verify
 from ktsync.worker.crm import CrmFetcher, fetchers_from_env
 from ktsync.worker.deadletter import Bounds, DeadLetterStore, RedisDeadLetterStore
 from ktsync.worker.deletions import Deletions
+from ktsync.worker.erasure import Eraser, ErasureStores, RedisTimelines
 from ktsync.worker.guards import Guards, RedisGuards
 from ktsync.worker.keyqueues import KeyQueues, RedisKeyQueues
 from ktsync.worker.klicktipp.auth import auth_from_env
@@ -74,6 +76,26 @@ def defer_spacing(settings: Settings) -> float:
 
 def dead_letter_bounds(settings: Settings) -> Bounds:
     return Bounds(settings.deadletter.max_entries, settings.deadletter.max_age_days * 24 * 3600)
+
+
+def eraser(
+    settings: Settings,
+    client: KlickTippClient,
+    store: redis.Redis,
+    *,
+    state: StateStore,
+    dead_letters: DeadLetterStore,
+    review: ReviewList,
+    outbound: Outbound,
+    schedule: Schedule,
+) -> Eraser:
+    """The privacy deletions' shell over the runtime's stores, the timelines and the webhook dedupe ids."""
+    prefix = settings.key_prefix
+    dedupe = RedisDeduper(store, prefix, ttl=settings.sync.event_id_ttl)
+    stores = ErasureStores(
+        state, dead_letters, review, outbound, schedule, RedisTimelines(store, prefix), dedupe
+    )
+    return Eraser(client, stores, lease=settings.sync.lock_lease)
 
 
 def observers(*each: Callable[[CallRecord], None]) -> Callable[[CallRecord], None]:
@@ -142,7 +164,11 @@ class WorkerRuntime:
         state = RedisStateStore(store, prefix, session=session.id)
         outbound = RedisOutbound(store, prefix, settings.sync.outbound_maxlen)
         review = RedisReviewList(store, prefix)
+        dead_letters = RedisDeadLetterStore(store, prefix, dead_letter_bounds(settings))
+        schedule = RedisSchedule(store, prefix)
         deps = SyncDeps(client, reference, state, outbound, settings)
+        erasure = eraser(settings, client, store, state=state, dead_letters=dead_letters, review=review,
+                         outbound=outbound, schedule=schedule)  # fmt: skip
         sync, fetchers = ContactSync(deps, notify), fetchers_from_env(env)
         return cls(
             settings=settings,
@@ -151,15 +177,15 @@ class WorkerRuntime:
             client=client,
             reference=reference,
             sync=sync,
-            deletions=Deletions(deps, review),
+            deletions=Deletions(deps, review, erasure),
             state=state,
             redis=store,
-            dead_letters=RedisDeadLetterStore(store, prefix, dead_letter_bounds(settings)),
+            dead_letters=dead_letters,
             stats=RedisStats(store, prefix),
             review=review,
             outbound=outbound,
             locks=locks,
-            schedule=RedisSchedule(store, prefix),
+            schedule=schedule,
             guards=RedisGuards(store, prefix, credential=credential),
             refresh=Refresh(deps, sync, fetchers),
             fetchers=fetchers,

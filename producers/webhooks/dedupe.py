@@ -10,6 +10,10 @@ duplicate (answered 200, not enqueued again). An id claimed by another request s
 instead of acknowledging an event that might never be enqueued. After the enqueue the request
 commits its claims (``done``); when the enqueue fails it releases them, so the vendor's retry is
 not mistaken for a duplicate. A request that dies in between leaves claims that expire.
+
+The ids are the vendors' event ids (HubSpot's numbers, Close's ``ev_…``, a digest for Zoho), no
+personal data, except where a generic producer puts an e-mail address into its ``event_id``: a privacy
+deletion (GDPR erasure) calls :meth:`Deduper.forget` with the person's addresses.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import redis
+
+from ktsync.keyglob import nocase_glob
 
 DONE = "done"
 PENDING = "pending:"
@@ -70,6 +76,10 @@ class Deduper(Protocol):
     def commit(self, claim: Claim) -> None: ...
 
     def release(self, claim: Claim) -> None: ...
+
+    def forget(self, addresses: Collection[str]) -> int:
+        """Drop every remembered id that contains one of these addresses (any letter case); how many."""
+        ...
 
 
 def _new_claim_value() -> str:
@@ -120,6 +130,13 @@ class RedisDeduper:
         if claim.claimed:
             self._release(keys=[self.key(claim.vendor, i) for i in claim.claimed], args=[claim.value])
 
+    def forget(self, addresses: Collection[str]) -> int:
+        doomed: set[bytes] = set()
+        for address in {a.lower() for a in addresses if a}:
+            pattern = f"{self._prefix}:webhook:*{nocase_glob(address)}*"
+            doomed.update(cast(list[bytes], self._client.scan_iter(match=pattern, count=1000)))
+        return int(self._client.delete(*doomed)) if doomed else 0
+
 
 class MemoryDeduper:
     """The in-memory twin (tests, a single process without Redis); same semantics, own clock."""
@@ -161,3 +178,11 @@ class MemoryDeduper:
             for event_id in claim.claimed:
                 if self._entries.get((claim.vendor, event_id), ("", 0.0))[0] == claim.value:
                     del self._entries[(claim.vendor, event_id)]
+
+    def forget(self, addresses: Collection[str]) -> int:
+        wanted = {a.lower() for a in addresses if a}
+        with self._lock:
+            doomed = [key for key in self._entries if any(a in key[1].lower() for a in wanted)]
+            for key in doomed:
+                del self._entries[key]
+        return len(doomed)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -78,6 +78,10 @@ class DeadLetterStore(Protocol):
     def count(self) -> int: ...
 
     def remove(self, letter_id: str) -> bool: ...
+
+    def remove_many(self, letter_ids: Collection[str]) -> int:
+        """Remove these letters at once (an erasure purges a contact's letters); how many were there."""
+        ...
 
     def note_replay(self, letter_id: str) -> None:
         """Count one replay of the letter (it stays until the replayed task succeeds)."""

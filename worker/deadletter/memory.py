@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 
 from ktsync.worker.deadletter.base import Bounds, DeadLetter, Filter, merge
@@ -39,6 +39,9 @@ class MemoryDeadLetterStore:
 
     def remove(self, letter_id: str) -> bool:
         return self._letters.pop(letter_id, None) is not None
+
+    def remove_many(self, letter_ids: Collection[str]) -> int:
+        return sum(self.remove(letter_id) for letter_id in set(letter_ids))
 
     def note_replay(self, letter_id: str) -> None:
         letter = self._letters.get(letter_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import cast
 
@@ -91,6 +91,16 @@ class RedisDeadLetterStore:
         pipe.zrem(self._index, letter_id)
         removed, _ = pipe.execute()
         return bool(removed)
+
+    def remove_many(self, letter_ids: Collection[str]) -> int:
+        ids = sorted(set(letter_ids))
+        if not ids:
+            return 0
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hdel(self._entries, *ids)
+        pipe.zrem(self._index, *ids)
+        removed, _ = pipe.execute()
+        return int(removed)
 
     def note_replay(self, letter_id: str) -> None:
         letter = self.get(letter_id)

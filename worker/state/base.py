@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
@@ -29,6 +29,11 @@ class ContactState:
     subscription: str = "unknown"  # as KlickTipp last reported it
     updated_at: float = 0.0
     deleted_at: float | None = None
+    # A privacy deletion (GDPR erasure): when it was requested, when carried out, by what. Kept when the
+    # contact comes back later (a new subscription through the CRM), so that the history stays visible.
+    erasure_requested_at: float | None = None
+    erased_at: float | None = None
+    erased_by: str | None = None
 
     @property
     def is_tombstone(self) -> bool:
@@ -44,6 +49,37 @@ class ContactState:
             subscription=self.subscription,
             updated_at=now,
             deleted_at=now,
+            erasure_requested_at=self.erasure_requested_at,
+            erased_at=self.erased_at,
+            erased_by=self.erased_by,
+        )
+
+    def erased(self, *, requested_at: float, now: float, by: str) -> ContactState:
+        """The tombstone of a privacy deletion: ids and times only, not even the subscription status.
+
+        Events that happened before the request are stale against it (``occurred_at``); a later one (a
+        new subscription through the CRM) is applied."""
+        return ContactState(
+            source=self.source,
+            crm_contact_id=self.crm_contact_id,
+            klicktipp_id=self.klicktipp_id,
+            occurred_at=max(requested_at, self.occurred_at),
+            updated_at=now,
+            deleted_at=now,
+            erasure_requested_at=requested_at,
+            erased_at=now,
+            erased_by=by,
+        )
+
+    def with_erasure_of(self, previous: ContactState | None) -> ContactState:
+        """This record, keeping the erasure history of the one it replaces."""
+        if previous is None or previous.erased_at is None:
+            return self
+        return replace(
+            self,
+            erasure_requested_at=previous.erasure_requested_at,
+            erased_at=previous.erased_at,
+            erased_by=previous.erased_by,
         )
 
     def to_json(self) -> str:
@@ -120,6 +156,11 @@ class StateStore(Protocol):
     def seen_event(self, source: str, event_id: str) -> bool: ...
 
     def mark_event(self, source: str, event_id: str, ttl: int) -> None: ...
+
+    def forget_addresses(self, addresses: Collection[str]) -> int:
+        """Erasure: drop the e-mail index entries of these addresses and the applied-event markers whose
+        event id contains one (producers choose event ids); how many keys went."""
+        ...
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 
 from ktsync.worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
 
@@ -70,3 +71,12 @@ class MemoryStateStore:
 
     def mark_event(self, source: str, event_id: str, ttl: int) -> None:
         self._events.add((source, event_id))
+
+    def forget_addresses(self, addresses: Collection[str]) -> int:
+        wanted = {a.lower() for a in addresses if a}
+        emails = [e for e in self._by_email if e.lower() in wanted]
+        events = {(s, e) for s, e in self._events if any(a in e.lower() for a in wanted)}
+        for email in emails:
+            del self._by_email[email]
+        self._events -= events
+        return len(emails) + len(events)

@@ -19,10 +19,12 @@ and the release in one MULTI).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, cast
 
 import redis
 
+from ktsync.keyglob import nocase_glob
 from ktsync.worker.locks import (
     ACQUIRE_LUA,
     TRANSIENT,
@@ -35,6 +37,7 @@ from ktsync.worker.locks import (
 from ktsync.worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
 
 SEPARATOR = "\x1f"
+SCAN_COUNT = 1000
 
 
 class RedisStateStore:
@@ -174,3 +177,16 @@ class RedisStateStore:
 
     def mark_event(self, source: str, event_id: str, ttl: int) -> None:
         self._redis.set(f"{self._p}:event:{source}:{event_id}", b"1", ex=ttl)
+
+    def forget_addresses(self, addresses: Collection[str]) -> int:
+        """One SCAN of the key space per address (an erasure is rare; nothing indexes event ids)."""
+        index, events = f"{self._p}:idx:email:", f"{self._p}:event:"
+        doomed: set[bytes] = set()
+        for address in {a.lower() for a in addresses if a}:
+            pattern = f"{self._p}:*{nocase_glob(address)}*"
+            for key in cast(list[bytes], self._redis.scan_iter(match=pattern, count=SCAN_COUNT)):
+                name = key.decode(errors="replace")
+                indexed = name.startswith(index) and name[len(index) :].lower() == address
+                if indexed or name.startswith(events):
+                    doomed.add(key)
+        return int(self._redis.delete(*doomed)) if doomed else 0

@@ -5,12 +5,15 @@ Contact events come as legacy ``contact.<kind>`` or as ``object.<kind>`` with ``
 
 ===================================================  =========================================
 creation, propertyChange, restore, associationChange  ``crm.contact_changed`` (the worker fetches)
-deletion, privacyDeletion                             ``contact.deleted``
+deletion                                              ``contact.deleted``
+privacyDeletion (a GDPR erasure request)              ``contact.deleted`` with ``"privacy": true``
 merge                                                 changed for ``primaryObjectId``, deleted for
                                                       each of ``mergedObjectIds``
 ===================================================  =========================================
 
-Each event is deduplicated on its ``eventId``; ``occurred_at`` is ``occurredAt`` (milliseconds).
+Each event is deduplicated on its ``eventId``; ``occurred_at`` is ``occurredAt`` (milliseconds). A batch
+with a privacy deletion is not collapsed to one message per contact: a newer change of the same contact
+in the batch must not push the erasure out (the worker skips what is older than the erasure anyway).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from ktsync.producers.webhooks.payloads.common import (
 SOURCE = "hubspot"
 CONTACT_TYPE_ID = "0-1"
 CHANGED_KINDS = frozenset({"creation", "propertyChange", "restore", "associationChange"})
-DELETED_KINDS = frozenset({"deletion", "privacyDeletion"})
+DELETED_KINDS = frozenset({"deletion"})
+PRIVACY_KINDS = frozenset({"privacyDeletion"})
 MERGE_KIND = "merge"
 
 
@@ -55,7 +59,10 @@ def hubspot_batch(data: object) -> Batch:
             events.append(event)
     if problems:
         raise PayloadError(problems)
-    return Batch(events=tuple(events), received=len(data), ignored=len(data) - len(events))
+    erasure = any(message.get("privacy") for event in events for message in event.messages)
+    return Batch(
+        events=tuple(events), received=len(data), ignored=len(data) - len(events), collapse=not erasure
+    )
 
 
 def _event(item: object, index: int) -> Event | None:
@@ -66,7 +73,7 @@ def _event(item: object, index: int) -> Event | None:
         return None
     if kind in CHANGED_KINDS:
         targets = [(MessageType.CHANGED, i) for i in _changed_ids(item, kind, index)]
-    elif kind in DELETED_KINDS:
+    elif kind in DELETED_KINDS | PRIVACY_KINDS:
         targets = [(MessageType.DELETED, identifier(item.get("objectId"), index, "objectId"))]
     elif kind == MERGE_KIND:
         targets = _merge_targets(item, index)
@@ -76,15 +83,19 @@ def _event(item: object, index: int) -> Event | None:
     occurred_at = item.get("occurredAt")
     timestamp(occurred_at, index, "occurredAt")
     fanned = len(targets) > 1
+    privacy = {"privacy": True} if kind in PRIVACY_KINDS else {}
     messages: list[Message] = [
         validated(
-            contact_message(
-                message_type,
-                source=SOURCE,
-                crm_contact_id=contact,
-                occurred_at=occurred_at,
-                event_id=fan_out_id(event_id, contact, fanned),
-            ),
+            {
+                **contact_message(
+                    message_type,
+                    source=SOURCE,
+                    crm_contact_id=contact,
+                    occurred_at=occurred_at,
+                    event_id=fan_out_id(event_id, contact, fanned),
+                ),
+                **privacy,
+            },
             index,
         )
         for message_type, contact in targets

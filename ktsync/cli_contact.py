@@ -1,0 +1,232 @@
+"""`ktsync contact show` and `ktsync contact forget`: one contact's story, and erasing a person.
+
+``show`` finds a contact by its state, and also one that only failed so far (dead letters and a
+timeline, no state yet). ``forget`` is an operator's privacy deletion (GDPR erasure): it runs the
+worker's own erasure (:mod:`ktsync.worker.erasure`) in this process, not through the queue, so that the
+operator learns right away that it is done and what went, with no worker needed; it takes the contacts'
+locks (no task of theirs runs meanwhile) and the shared KlickTipp budget like a worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import click
+import redis
+
+from ktsync.config.settings import Settings
+
+OPERATOR = "operator (ktsync contact forget)"
+ALL = 10**7  # dead letters read at most when looking for a contact's
+
+
+def register(contact: click.Group, settings: Callable[[], Settings], redis_block: Callable[..., Any]) -> None:
+    """Add ``show`` and ``forget`` to the ``contact`` group."""
+
+    @contact.command("show")
+    @click.argument("who")
+    @click.option("--source", "-s", help="The CRM source (needed when WHO is a CRM id used by several).")
+    @click.option("--json", "as_json", is_flag=True)
+    def contact_show(who: str, source: str | None, as_json: bool) -> None:
+        """One contact's state, dead letters and timeline. WHO: a CRM contact id (or source/id) or an
+        e-mail address.
+
+        The timeline is newest first: events received, KlickTipp calls with their results, outcomes,
+        dead letters and replays. A contact that only failed so far (no state yet) is found by its
+        dead letters and timeline."""
+        with redis_block(settings()) as (client, conf):
+            report = contact_report(client, conf.key_prefix, who, source)
+        if report is None:
+            raise click.ClickException(f"ktsync knows no contact {who!r}")
+        if as_json:
+            click.echo(json.dumps(report, sort_keys=True, default=str))
+            return
+        _print_contact(report)
+
+    @contact.command("forget")
+    @click.argument("who")
+    @click.option("--source", "-s", help="Read WHO as a CRM contact id of this source.")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the erasure report as JSON.")
+    def contact_forget(who: str, source: str | None, yes: bool, as_json: bool) -> None:
+        """Erase a person (a GDPR erasure request). WHO: source/crm-id, an e-mail address, or a KlickTipp
+        id (with --source: a CRM id of that source).
+
+        Deletes the contact in KlickTipp and ktsync's copies of its personal data (state, timeline,
+        dead letters, review entries, outbound entries, parked retries); only a tombstone with ids and
+        times remains. Irreversible: asks first unless --yes. Prints what was erased, never an address."""
+        subject, meaning = parse_who(who, source)
+        with _erasure(settings()) as eraser:
+            survey = eraser.survey(subject)
+            click.echo(f"WHO is {meaning}; {_preview(survey)}", err=True)
+            if not yes:
+                click.confirm("Erase it, in KlickTipp too? This cannot be undone", abort=True, err=True)
+            report = eraser.erase(survey.subject, requested_at=time.time(), by=OPERATOR)
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), sort_keys=True))
+            return
+        for line in _report_lines(report):
+            click.echo(line)
+
+
+def parse_who(who: str, source: str | None) -> tuple[Any, str]:
+    """WHO as a :class:`~ktsync.worker.erasure.Subject`, and what it was read as (no address in it)."""
+    from ktsync.worker.erasure import Subject
+
+    text = who.strip()
+    if not text:
+        raise click.BadParameter("give source/crm-id, an e-mail address or a KlickTipp id", param_hint="WHO")
+    if source:
+        return Subject.of(contacts=[(source, text)]), f"CRM contact {source}/{text}"
+    if "@" in text:
+        return Subject.of(emails=[text]), "an e-mail address"
+    name, sep, crm_id = text.partition("/")
+    if sep:
+        if not name or not crm_id:
+            raise click.BadParameter(f"{text!r}: use source/crm-id, e.g. hubspot/501", param_hint="WHO")
+        return Subject.of(contacts=[(name, crm_id)]), f"CRM contact {name}/{crm_id}"
+    return Subject.of(klicktipp_ids=[text]), f"KlickTipp id {text} (a CRM id needs source/id or --source)"
+
+
+@contextmanager
+def _erasure(conf: Settings) -> Iterator[Any]:
+    """The worker's eraser on a runtime of this command's own (KlickTipp client, shared limiter, stores),
+    closed afterwards; a failure in one line (the erasure is idempotent: the advice is to run it again)."""
+    from ktsync.worker.crm.base import CrmConfigError
+    from ktsync.worker.klicktipp.errors import ConfigError as CredentialsError
+    from ktsync.worker.klicktipp.errors import KlickTippError
+    from ktsync.worker.locks import LockBusy
+    from ktsync.worker.runtime import WorkerRuntime
+
+    again = "nothing was purged; run the command again"
+    runtime = None
+    try:
+        runtime = WorkerRuntime.build(conf, os.environ)
+        yield runtime.deletions.eraser
+    except (CredentialsError, CrmConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KlickTippError as exc:
+        raise click.ClickException(f"KlickTipp failed ({exc.reason}): {exc}; {again}") from None
+    except LockBusy:
+        raise click.ClickException(f"a task of this contact is running; {again} in a moment") from None
+    except redis.RedisError as exc:
+        raise click.ClickException(f"Redis failed ({type(exc).__name__}: {exc}); {again}") from None
+    finally:
+        if runtime is not None:
+            runtime.close()
+
+
+def _preview(survey: Any) -> str:
+    subject = survey.subject
+    contacts = ", ".join(f"{s}/{c}" for s, c in sorted(subject.contacts)) or "none"
+    ids = ", ".join(sorted(subject.klicktipp_ids)) or "none known (KlickTipp is searched by address)"
+    held = ", ".join(
+        f"{len(keys)} {store.replace('_', ' ')}" for store, keys in sorted(survey.doomed.items())
+    )
+    return f"CRM contacts: {contacts}; KlickTipp ids: {ids}; ktsync holds {held}"
+
+
+def _report_lines(report: Any) -> list[str]:
+    removed = ", ".join(
+        f"{count} {store.replace('_', ' ')}" for store, count in sorted(report.removed.items())
+    )
+    return [
+        f"erased: tombstones {', '.join(report.contacts) or '- (no CRM contact known)'}",
+        f"KlickTipp: deleted {', '.join(report.klicktipp_deleted) or '-'}; "
+        f"already gone {', '.join(report.klicktipp_gone) or '-'}",
+        f"removed: {removed}",
+    ]
+
+
+# -- contact show --------------------------------------------------------------------------------
+
+
+def contact_report(client: redis.Redis, prefix: str, who: str, source: str | None) -> dict[str, Any] | None:
+    """State, dead letters and timeline of one contact; None when ktsync knows nothing of it."""
+    from ktsync.worker.deadletter import RedisDeadLetterStore
+    from ktsync.worker.state import RedisStateStore
+    from ktsync.worker.telemetry import read_timeline
+
+    state = RedisStateStore(client, prefix)
+    letters = RedisDeadLetterStore(client, prefix).list(limit=ALL)
+    contact = _locate(client, prefix, state, letters, who.strip(), source)
+    if contact is None:
+        return None
+    record = state.get(*contact)
+    return {
+        "contact": {"source": contact[0], "crm_contact_id": contact[1]},
+        "state": json.loads(record.to_json()) if record else None,
+        "dead_letters": [d.to_dict() for d in letters if _contact_of(d.message) == contact],
+        "timeline": read_timeline(client, prefix, *contact),
+    }
+
+
+def _locate(
+    client: redis.Redis, prefix: str, state: Any, letters: list[Any], who: str, source: str | None
+) -> tuple[str, str] | None:
+    """(source, crm_contact_id) of WHO: by its state, else by its dead letters and timeline."""
+    if "@" in who:
+        found = state.find(email=who.lower())
+        if found is not None:
+            return (found.source, found.crm_contact_id)
+        return _one(who, {_contact_of(d.message) for d in letters if _address(d.message) == who.lower()})
+    name, sep, crm_id = who.partition("/")
+    if sep and not source:
+        source, who = name, crm_id
+    if source:
+        known = state.get(source, who) or any(_contact_of(d.message) == (source, who) for d in letters)
+        return (source, who) if known or client.exists(f"{prefix}:timeline:{source}:{who}") else None
+    sources = {key.decode()[len(f"{prefix}:contact:") : -len(f":{who}")]
+               for key in client.scan_iter(match=f"{prefix}:contact:*:{who}", count=1000)}  # fmt: skip
+    sources |= {key.decode()[len(f"{prefix}:timeline:") : -len(f":{who}")]
+                for key in client.scan_iter(match=f"{prefix}:timeline:*:{who}", count=1000)}  # fmt: skip
+    sources |= {c[0] for d in letters if (c := _contact_of(d.message)) and c[1] == who}
+    return _one(who, {(s, who) for s in sources})
+
+
+def _one(who: str, contacts: set[tuple[str, str] | None]) -> tuple[str, str] | None:
+    found = sorted(c for c in contacts if c is not None)
+    if len(found) > 1:
+        raise click.ClickException(
+            f"{who!r} is {', '.join(f'{s}/{c}' for s, c in found)}: give source/id (or --source)"
+        )
+    return found[0] if found else None
+
+
+def _contact_of(message: Any) -> tuple[str, str] | None:
+    source, crm_id = message.get("source"), message.get("crm_contact_id")
+    return (str(source), str(crm_id)) if source and crm_id else None
+
+
+def _address(message: Any) -> str | None:
+    email = message.get("email")
+    return email.strip().lower() if isinstance(email, str) else None
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_contact(report: dict[str, Any]) -> None:
+    who = f"{report['contact']['source']}/{report['contact']['crm_contact_id']}"
+    s = report["state"]
+    if s is None:
+        click.echo(f"{who}: no state yet (nothing applied to KlickTipp so far)")
+    else:
+        deleted = f", deleted {_when(s['deleted_at'])}" if s.get("deleted_at") else ""
+        erased = (f", erased {_when(s['erased_at'])} (requested {_when(s['erasure_requested_at'])}, "
+                  f"by {s.get('erased_by') or '?'})") if s.get("erased_at") else ""  # fmt: skip
+        click.echo(f"{who}: KlickTipp id {s.get('klicktipp_id') or '-'}, "
+                   f"{s.get('email') or '-'}, {s.get('subscription')}, tags {', '.join(s.get('tags') or []) or '-'}"
+                   f"{deleted}{erased}")  # fmt: skip
+    for letter in report["dead_letters"]:
+        click.echo(f"  dead letter {letter['id']}: {letter['reason']} (replays {letter['replays']})")
+    for entry in report["timeline"]:
+        details = {k: v for k, v in entry.items() if k not in ("at", "kind") and v not in (None, "")}
+        click.echo(f"  {_when(entry['at'])}  {entry['kind']:<11} {json.dumps(details, sort_keys=True)}")
