@@ -1,7 +1,8 @@
 """Operations commands: ``ktsync status``, ``ktsync metrics`` (Prometheus exporter) and ``ktsync flower``.
 
-Everything here reads what the workers record in Redis; nothing writes. Heavy imports stay inside
-the commands so that ``ktsync --help`` remains fast.
+Everything here reads what the workers record in Redis; the only write is the first-seen checkpoints
+that give other producers' messages an age (``ktsync.queue_age``). Heavy imports stay inside the
+commands so that ``ktsync --help`` remains fast.
 """
 
 from __future__ import annotations
@@ -68,17 +69,20 @@ def workers_online(settings: Settings, timeout: float) -> dict[str, Any] | None:
     return {"online": names, "count": len(names), "ping_timeout": timeout}
 
 
-def _ago(seconds: float | None) -> str:
-    return "unknown" if seconds is None else f"{seconds:.0f}s"
+def _ago(q: Mapping[str, Any]) -> str:
+    from ktsync.queue_age import describe_age
+
+    return describe_age(q["oldest_pending_age"], q.get("oldest_pending_age_source"))
 
 
 def print_status(report: Mapping[str, Any]) -> None:
     for q in report["queues"]:
-        age = f" (oldest {_ago(q['oldest_pending_age'])})" if q["pending"] else ""
+        age = f" (oldest {_ago(q)})" if q["pending"] else ""
         click.echo(f"queue {q['queue']}: pending {q['pending']}{age}, in flight {q['in_flight']}, "
                    f"scheduled {q['scheduled']}")  # fmt: skip
+    _print_stranded(report)
     for lane, q in report["lanes"].items():
-        age = f" (oldest {_ago(q['oldest_pending_age'])})" if q["pending"] else ""
+        age = f" (oldest {_ago(q)})" if q["pending"] else ""
         share = "-" if q["budget_share"] is None else f"{q['budget_share']:.0%}"
         click.echo(f"lane {lane} ({q['queue']}): pending {q['pending']}{age}, in flight {q['in_flight']}, "
                    f"deferred for the budget {q['deferred']}, share of KlickTipp calls (last 60s) {share}")  # fmt: skip
@@ -116,6 +120,13 @@ def print_status(report: Mapping[str, Any]) -> None:
         then = f", next check {datetime.fromtimestamp(check).strftime('%H:%M:%S')}" if check else ""
         click.echo(f"ALARM: KlickTipp refuses the credentials of the worker(s) on {refused.get('host', '?')} "
                    f"since {since} ({refused.get('error', '')}); they take no tasks{then}. Fix their KLICKTIPP_*.")  # fmt: skip
+
+
+def _print_stranded(report: Mapping[str, Any]) -> None:
+    for entry in report.get("stranded", []):
+        click.echo(f"WARNING: {entry['warning']}")
+    if report.get("stranded_search_complete") is False:
+        click.echo("  (the search for queues under other broker prefixes stopped before the last key)")
 
 
 def check_basic_auth(value: str) -> None:

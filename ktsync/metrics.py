@@ -18,6 +18,7 @@ import click
 import redis
 
 from ktsync.config.settings import Settings
+from ktsync.redis_errors import describe_redis_error
 
 if TYPE_CHECKING:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -52,8 +53,11 @@ METRICS: dict[str, str] = {
     "ktsync_queue_pending": "Messages waiting in the broker queue (every priority level).",
     "ktsync_queue_in_flight": "Messages delivered to a worker, not yet acknowledged (running, prefetched).",
     "ktsync_queue_scheduled": "Retries a worker holds until their countdown (ETA) passes.",
-    "ktsync_queue_oldest_pending_age_seconds": "Age of the oldest pending message (its ktsync_enqueued_at "
-    "header); 0 when the queue is empty.",
+    "ktsync_queue_oldest_pending_age_seconds": "Age of the oldest pending message: its ktsync_enqueued_at "
+    "header, or else at least the time since ktsync first saw it waiting (exact to the workers' 2 s sampling); "
+    "0 when the queue is empty.",
+    "ktsync_stranded_messages": "Messages on a list no worker reads: a consumed queue's unprefixed name while "
+    "redis.broker_prefix is set (a producer without the prefix; ktsync status names the fix).",
     "ktsync_schedule_parked": "Retries parked in Redis until due (delays above retry.max_broker_countdown).",
     "ktsync_schedule_overdue": "Parked retries past due, not yet moved back (no mover running if it stays).",
     "ktsync_lane_pending": "Messages waiting in a lane's queue (live is always taken first).",
@@ -168,9 +172,14 @@ class RedisCollector:
 
     def _queues(self, now: float) -> list[Metric]:
         from ktsync.queues import parked_status, queue_statuses, routed_queues
+        from ktsync.stranded import stranded_unprefixed
 
+        settings, consumed = self._settings, routed_queues(self._settings)
         parked = parked_status(self._redis, self._p, now)
-        queues = queue_statuses(self._redis, routed_queues(self._settings), now, self._settings.broker_prefix)
+        queues = queue_statuses(self._redis, consumed, now, settings.broker_prefix, key_prefix=self._p)
+        stranded = _gauge("ktsync_stranded_messages", labels=["queue"])
+        for entry in stranded_unprefixed(self._redis, consumed, settings.broker_prefix):
+            stranded.add_metric([entry.key], entry.count)
         gauges = {
             field: _gauge(f"ktsync_queue_{field}", labels=["queue"])
             for field in ("pending", "in_flight", "scheduled")
@@ -179,11 +188,12 @@ class RedisCollector:
         for queue in queues:
             for field, family in gauges.items():
                 family.add_metric([queue.queue], getattr(queue, field))
-            if queue.oldest_pending_age is not None:  # no pending message says when it was enqueued
+            if queue.oldest_pending_age is not None:  # unknown (a backlog too deep to look through)
                 age.add_metric([queue.queue], queue.oldest_pending_age)
         return [
             *gauges.values(),
             age,
+            stranded,
             _gauge("ktsync_schedule_parked", parked.count),
             _gauge("ktsync_schedule_overdue", parked.overdue),
         ]
@@ -196,7 +206,8 @@ class RedisCollector:
         from ktsync.worker.lanemetrics import read_lane_calls, read_latency
 
         settings = self._settings
-        queues = queue_statuses(self._redis, settings.worker.consumed_queues, now, settings.broker_prefix)
+        queues = queue_statuses(self._redis, settings.worker.consumed_queues, now, settings.broker_prefix,
+                                key_prefix=self._p)  # fmt: skip
         lanes = lane_report(settings, queues, deferred_by_lane(self._redis, self._p), {})
         gauges = {
             name: _gauge(f"ktsync_lane_{name}", labels=["lane"])
@@ -241,9 +252,14 @@ def serve_metrics(
 
     from ktsync.worker.runtime import account_key
 
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:  # a wrong URL or DB index fails at the start; Redis going away later is ktsync_up 0
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        raise click.ClickException(describe_redis_error(settings.redis_url, exc)) from None
     if not env.get(USERNAME_ENV, "").strip():
         log.warning("%s; ktsync_limiter_* describe an unused bucket", NO_ACCOUNT)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector(client, settings, account_key(env)))
     try:

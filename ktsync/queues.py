@@ -8,12 +8,14 @@ delivered-but-unacknowledged ones in the ``unacked`` hash; a retry with a countd
 with an ``eta`` header in the future. Every broker key carries ``broker_prefix`` (kombu's
 ``global_keyprefix``). Longer delays are parked in ktsync's ``{p}:schedule`` sorted set, and tasks
 waiting for their budget in its key queues (``{p}:kq:*``, see ``worker/keyqueues.py``).
+
+The one write: given the key prefix, reading a queue's age records first-seen checkpoints
+(:mod:`ktsync.queue_age`), so that other producers' messages have an age too.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -22,10 +24,13 @@ from typing import Any, cast
 
 import redis
 
-from ktsync.broker import ENQUEUED_AT_HEADER, PRIORITY_STEPS, UNACKED_KEY, deferred_by_lane, sub_queues
+from ktsync.broker import UNACKED_KEY, deferred_by_lane
 from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings
 from ktsync.lanes import LANES, Lane
+from ktsync.queue_age import QueueAge, oldest_enqueued_at, sample_queues
+from ktsync.queue_age_store import RedisAgeBook
+from ktsync.stranded import describe, find_stranded
 from ktsync.worker.credentials import refused_credentials
 from ktsync.worker.deadletter import RedisDeadLetterStore
 from ktsync.worker.lanemetrics import recent_shares
@@ -33,11 +38,9 @@ from ktsync.worker.ratelimit.base import Limits, recovered, with_margin
 from ktsync.worker.recovery import live_sessions, read_recovery
 from ktsync.worker.stats import RedisStats
 
-# Messages read from the tail of each list when looking for the oldest enqueue time: the tail one
-# may lack the header (a replay, a task moved back from the schedule); the ones behind it are newer,
-# so the oldest time among them is still a lower bound of the tail's age.
-TAIL_SAMPLE = 8
 SCAN_PAGE = 500
+
+__all__ = ["oldest_enqueued_at"]  # moved to ktsync.queue_age; still importable from here
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,11 @@ class QueueStatus:
     in_flight: int
     scheduled: int
     parked: int = 0  # retries waiting in ktsync's schedule (only known with the key prefix)
-    oldest_pending_age: float | None = None  # seconds; 0 when empty, None when no message says
+    oldest_pending_age: float | None = None  # seconds; 0 when empty, None when nothing says
     deferred: int = 0  # tasks waiting for their budget in ktsync's key queues
+    # "enqueued_at": exact, from the message's header; "first_seen": at least that old (ktsync first saw
+    # it, or a newer message, waiting that long ago); None when empty or unknown
+    oldest_pending_age_source: str | None = None
 
     @property
     def drained(self) -> bool:
@@ -67,28 +73,31 @@ def queue_status(
 
 
 def queue_statuses(
-    client: redis.Redis, queues: Sequence[str], now: float, broker_prefix: str = "", *, parked: int = 0
-) -> list[QueueStatus]:
-    """Depths and oldest-message ages of several queues in one round trip (``parked`` goes to the first)."""
-    pipe = client.pipeline(transaction=False)
-    for queue in queues:
-        for name in sub_queues(queue):
-            pipe.llen(broker_prefix + name)
-            pipe.lrange(broker_prefix + name, -TAIL_SAMPLE, -1)
-    pipe.hvals(broker_prefix + UNACKED_KEY)
-    *per_list, unacked = pipe.execute()
-    in_flight, scheduled = _unacked_by_queue(cast(list[bytes], unacked), now)
+    client: redis.Redis, queues: Sequence[str], now: float, broker_prefix: str = "", *, parked: int = 0,
+    key_prefix: str | None = None,
+) -> list[QueueStatus]:  # fmt: skip
+    """Depths and oldest-message ages of several queues (``parked`` goes to the first).
+
+    Without ``key_prefix`` read-only: only ``ktsync_enqueued_at`` headers tell ages. With it, also
+    first-seen checkpoints (recorded on the way), so that every producer's messages have an age.
+    """
+    book = RedisAgeBook(client, key_prefix, broker_prefix)
+    sampled = sample_queues(book, queues, local_now=now, recording=key_prefix is not None)
+    unacked = cast(list[bytes], client.hvals(broker_prefix + UNACKED_KEY))
+    in_flight, scheduled = _unacked_by_queue(unacked, now)
     statuses = []
-    width = 2 * len(PRIORITY_STEPS)
     for index, queue in enumerate(queues):
-        lists = per_list[index * width : (index + 1) * width]
-        pending = sum(int(n) for n in lists[0::2])
-        oldest = oldest_enqueued_at(raw for tail in lists[1::2] for raw in cast(list[bytes], tail))
-        age = 0.0 if pending == 0 else (max(0.0, now - oldest) if oldest is not None else None)
-        statuses.append(
-            QueueStatus(queue, pending, in_flight[queue], scheduled[queue], parked if index == 0 else 0, age)
-        )
+        pending, age = sampled[queue].pending, sampled[queue].age
+        seconds, source = _age_fields(pending, age)
+        statuses.append(QueueStatus(queue, pending, in_flight[queue], scheduled[queue], parked if index == 0 else 0,
+                                    oldest_pending_age=seconds, oldest_pending_age_source=source))  # fmt: skip
     return statuses
+
+
+def _age_fields(pending: int, age: QueueAge | None) -> tuple[float | None, str | None]:
+    if not pending:
+        return 0.0, None
+    return (round(age.seconds, 3), age.source) if age is not None else (None, None)
 
 
 def _unacked_by_queue(unacked: Iterable[bytes], now: float) -> tuple[Counter[str], Counter[str]]:
@@ -101,21 +110,6 @@ def _unacked_by_queue(unacked: Iterable[bytes], now: float) -> tuple[Counter[str
         else:
             in_flight[routing_key] += 1
     return in_flight, scheduled
-
-
-def oldest_enqueued_at(messages: Iterable[bytes]) -> float | None:
-    """The earliest ``ktsync_enqueued_at`` header among raw kombu messages; None when none carries one."""
-    times = [t for t in (_enqueued_at(raw) for raw in messages) if t is not None]
-    return min(times) if times else None
-
-
-def _enqueued_at(raw: bytes) -> float | None:
-    try:
-        value = json.loads(raw).get("headers", {}).get(ENQUEUED_AT_HEADER)
-        stamp = float(value)
-    except (ValueError, TypeError, AttributeError):
-        return None
-    return stamp if math.isfinite(stamp) else None
 
 
 def _routing_and_eta(raw: bytes) -> tuple[str, float | None]:
@@ -212,11 +206,15 @@ def routed_queues(settings: Settings) -> list[str]:
 
 def total_status(queues: Sequence[QueueStatus], deferred: int) -> QueueStatus:
     """Every queue together: ``drained`` means nothing is left to do anywhere."""
-    ages = [q.oldest_pending_age for q in queues if q.pending]
-    known = [a for a in ages if a is not None]
-    oldest = 0.0 if not ages else (max(known) if known else None)
+    waiting = [q for q in queues if q.pending]
+    known = [q for q in waiting if q.oldest_pending_age is not None]
+    oldest = max(known, key=lambda q: q.oldest_pending_age or 0.0) if known else None
+    exact = len(known) == len(waiting) and all(q.oldest_pending_age_source == "enqueued_at" for q in known)
+    age = 0.0 if not waiting else (oldest.oldest_pending_age if oldest else None)
+    source = None if oldest is None else ("enqueued_at" if exact else "first_seen")
     return QueueStatus("all", sum(q.pending for q in queues), sum(q.in_flight for q in queues),
-                       sum(q.scheduled for q in queues), sum(q.parked for q in queues), oldest, deferred)  # fmt: skip
+                       sum(q.scheduled for q in queues), sum(q.parked for q in queues), age, deferred,
+                       source)  # fmt: skip
 
 
 def overall_status(client: redis.Redis, settings: Settings, now: float) -> QueueStatus:
@@ -244,9 +242,12 @@ def lane_report(
 
 def status_report(client: redis.Redis, settings: Settings, account: str, now: float) -> dict[str, Any]:
     """What ``ktsync status --json`` prints, except the workers (they answer over the broker)."""
-    prefix, rate = settings.key_prefix, settings.rate
+    prefix, rate, consumed = settings.key_prefix, settings.rate, routed_queues(settings)
     parked = parked_status(client, prefix, now)
-    queues = queue_statuses(client, routed_queues(settings), now, settings.broker_prefix, parked=parked.count)
+    queues = queue_statuses(
+        client, consumed, now, settings.broker_prefix, parked=parked.count, key_prefix=prefix
+    )
+    stranded, complete = find_stranded(client, consumed, settings.broker_prefix, scan=True)
     deferred = deferred_by_lane(client, prefix)
     refused = refused_credentials(client, prefix)
     lanes = lane_report(settings, queues, deferred, recent_shares(client, prefix, now))
@@ -279,4 +280,8 @@ def status_report(client: redis.Redis, settings: Settings, account: str, now: fl
         "credentials_refused": refused,
         "recovery": read_recovery(client, prefix),
         "sessions": live_sessions(client, prefix),
+        # Messages on lists no worker of this installation reads (a broker-prefix mismatch); the
+        # search for other prefixes looks at a bounded number of keys ("complete": it saw them all)
+        "stranded": [{**s.to_dict(), "warning": describe(s, settings.broker_prefix)} for s in stranded],
+        "stranded_search_complete": complete,
     }

@@ -92,6 +92,7 @@ def test_the_exporter_serves_what_workers_and_producers_recorded(
     age = value(samples, "ktsync_queue_oldest_pending_age_seconds", queue=queue)
     assert 0 <= age <= scraped_at - seeded.enqueued_before
     assert value(samples, "ktsync_schedule_parked") == 2
+    assert value(samples, "ktsync_stranded_messages", queue=queue) == 0  # nothing on the unprefixed name
     assert value(samples, "ktsync_schedule_overdue") == 1
     # ... and the same per lane, with the calls each lane's tasks made and their latency
     assert value(samples, "ktsync_lane_pending", lane="live") == 2

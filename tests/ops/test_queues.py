@@ -50,7 +50,11 @@ def test_the_oldest_pending_message_is_found_at_the_tail_of_every_priority_list(
 
     # When read, Then all four are pending and the oldest is 90 s old, whichever list holds it
     status = queue_status(redis_client, "q", NOW, broker)
-    assert (status.pending, status.oldest_pending_age) == (4, 90)
+    assert (status.pending, status.oldest_pending_age, status.oldest_pending_age_source) == (
+        4,
+        90,
+        "enqueued_at",
+    )
 
 
 def test_a_tail_message_without_the_header_gives_a_lower_bound_or_nothing(
@@ -62,8 +66,23 @@ def test_a_tail_message_without_the_header_gives_a_lower_bound_or_nothing(
     redis_client.lpush(f"{broker}bare", message(None))
 
     stamped, bare = queue_statuses(redis_client, ["q", "bare"], NOW, broker)
-    assert stamped.oldest_pending_age == 40  # at least that old
+    assert (stamped.oldest_pending_age, stamped.oldest_pending_age_source) == (40, "first_seen")  # at least
     assert (bare.pending, bare.oldest_pending_age) == (1, None)
+
+
+def test_with_the_key_prefix_an_unstamped_queue_has_a_first_seen_age(
+    redis_client: redis.Redis, broker: str, namespace: str
+) -> None:
+    # Given a queue holding only another producer's message (a delivery tag, no ktsync header)
+    raw = json.dumps({"body": "", "headers": {"task": "ktsync.sync_contact", "id": "t"},
+                      "properties": {"delivery_tag": "tag-1"}}).encode()  # fmt: skip
+    redis_client.lpush(f"{broker}bare", raw)
+
+    # When read as status and metrics do (with the key prefix), Then its age is a first-seen bound
+    (bare,) = queue_statuses(redis_client, ["bare"], NOW, broker, key_prefix=namespace)
+    assert (bare.pending, bare.oldest_pending_age_source) == (1, "first_seen")
+    assert bare.oldest_pending_age is not None
+    assert bare.oldest_pending_age >= 0
 
 
 def test_unacked_messages_are_in_flight_or_scheduled_by_their_eta(

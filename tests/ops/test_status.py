@@ -45,6 +45,7 @@ def test_status_json_keeps_the_old_keys_and_adds_the_new_ones(
     assert [live["queue"], legacy["queue"], bulk["queue"]] == list(settings.worker.consumed_queues)
     assert (live["pending"], legacy["pending"], bulk["pending"]) == (2, 0, 0)
     assert 0 <= queue["oldest_pending_age"] <= asked_at - seeded.enqueued_before
+    assert queue["oldest_pending_age_source"] == live["oldest_pending_age_source"] == "enqueued_at"  # exact
     assert queue["parked"] == 2
     lanes = report["lanes"]
     assert (lanes["live"]["pending"], lanes["live"]["deferred"], lanes["bulk"]["pending"]) == (2, 0, 0)
@@ -73,6 +74,7 @@ def test_status_json_keeps_the_old_keys_and_adds_the_new_ones(
     assert report["workers"] is None  # not asked
     assert report["credentials_refused"][0]["error"] == "api.tag.index: HTTP 401"
     assert report["sessions"] == []  # no worker heartbeats here
+    assert (report["stranded"], report["stranded_search_complete"]) == ([], True)  # no prefix mismatch
     assert report["recovery"] == {"reclaimed_tasks": 0, "orphaned_tasks": 0, "released_locks": 0,
                                   "released_slots": 0, "dead_workers": 0}  # fmt: skip
 
