@@ -13,24 +13,7 @@ from ktsync.contract import (
     parse_message,
     parse_timestamp,
 )
-
-UPSERT = {
-    "v": 1,
-    "type": "contact.upsert",
-    "source": "hubspot",
-    "crm_contact_id": "501",
-    "email": "alex@shop.example",
-    "sms_number": "+491701234567",
-    "properties": {
-        "firstname": "Alex",
-        "lead_value": 19.99,
-        "vip": True,
-        "gone": None,
-        "lists": ["Newsletter"],
-    },
-    "occurred_at": "2026-11-22T10:00:00Z",
-    "event_id": "evt-1",
-}
+from tests.contract_cases import ACCEPTED, REJECTED, SCHEMA_GAPS, UPSERT, upsert
 
 
 def reasons(exc: pytest.ExceptionInfo[ContractError]) -> dict[str, str]:
@@ -38,7 +21,7 @@ def reasons(exc: pytest.ExceptionInfo[ContractError]) -> dict[str, str]:
 
 
 def test_the_readme_example_of_each_type_is_accepted() -> None:
-    upsert = parse_message(UPSERT)
+    contact = parse_message(UPSERT)
     deleted = parse_message(
         {
             "v": 1,
@@ -57,11 +40,11 @@ def test_the_readme_example_of_each_type_is_accepted() -> None:
         }
     )
 
-    assert isinstance(upsert, ContactUpsert)
-    assert upsert.crm_contact_id == "501"
-    assert upsert.properties["lists"] == ["Newsletter"]
-    assert upsert.occurred_at == 1795341600.0
-    assert upsert.dry_run is False
+    assert isinstance(contact, ContactUpsert)
+    assert contact.crm_contact_id == "501"
+    assert contact.properties["lists"] == ["Newsletter"]
+    assert contact.occurred_at == 1795341600.0
+    assert contact.dry_run is False
     assert isinstance(deleted, ContactDeleted)
     assert isinstance(request, DeletionRequested)
     assert request.source == "klicktipp"
@@ -72,40 +55,38 @@ def test_a_numeric_crm_id_becomes_its_decimal_string() -> None:
     assert parse_message({**UPSERT, "crm_contact_id": 501}).crm_contact_id == "501"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(
-    ("change", "field", "reason"),
-    [
-        ({"v": 2}, "v", "unsupported version 2"),
-        ({"v": None}, "v", "is required"),
-        ({"type": "contact.merged"}, "type", "must be one of"),
-        ({"source": "Hub Spot"}, "source", "a-z, 0-9"),
-        ({"source": "x" * 33}, "source", "1 to 32"),
-        ({"crm_contact_id": ""}, "crm_contact_id", "1 to 128"),
-        ({"crm_contact_id": None}, "crm_contact_id", "Field may not be null"),
-        ({"email": "not-an-address"}, "email", "Not a valid email"),
-        ({"email": None, "sms_number": None}, "email", "email or sms_number is required"),
-        ({"sms_number": "call me"}, "sms_number", "not a phone number"),
-        ({"properties": {"nested": {"a": 1}}}, "properties.nested", "must be a string, number"),
-        ({"properties": {"lists": ["a", 1]}}, "properties.lists", "only contain strings"),
-        ({"properties": ["a"]}, "properties", "must be an object"),
-        ({"occurred_at": "2026-11-22T10:00:00"}, "occurred_at", "no time zone"),
-        ({"occurred_at": "yesterday"}, "occurred_at", "not an ISO 8601"),
-        ({"occurred_at": -5}, "occurred_at", "non-negative"),
-        ({"emial": "typo@shop.example"}, "emial", "unknown field"),
-        ({"dry_run": "maybe"}, "dry_run", "Not a valid boolean"),
-    ],
-)
-def test_each_rejection_names_the_field_and_the_reason(
-    change: dict[str, object], field: str, reason: str
-) -> None:
-    # Given a message with one bad field
-    message = {**UPSERT, **change}
+@pytest.mark.parametrize("message", ACCEPTED)
+def test_each_accepted_case_parses(message: dict[str, object]) -> None:
+    parse_message(message)
 
+
+@pytest.mark.parametrize(("message", "field", "reason"), [*REJECTED, *SCHEMA_GAPS])
+def test_each_rejection_names_the_field_and_the_reason(
+    message: dict[str, object], field: str, reason: str
+) -> None:
+    # Given a message with one bad field (tests/contract_cases.py)
     # When it is parsed, Then the error names that field and why
     with pytest.raises(ContractError) as exc:
         parse_message(message)
     assert field in reasons(exc), exc.value
     assert reason in reasons(exc)[field]
+
+
+def test_a_version_sent_as_a_string_is_rejected_with_a_reason_that_does_not_contradict_itself() -> None:
+    # The wire stays strict (a string "1" is not the integer 1), and the reason says so
+    with pytest.raises(ContractError) as exc:
+        parse_message(upsert(v="1"))
+    assert str(exc.value) == 'v: must be the integer 1, not the string "1"'
+
+
+def test_a_whole_number_is_the_same_integer_with_or_without_a_fraction() -> None:
+    # JSON has one number type (and JSON Schema's "integer" says the same): 1.0 is 1, 501.0 is 501
+    message = parse_message(upsert(v=1.0, crm_contact_id=501.0))
+    assert message.crm_contact_id == "501"  # type: ignore[union-attr]
+
+
+def test_surrounding_whitespace_of_an_id_is_dropped() -> None:
+    assert parse_message(upsert(crm_contact_id=" 501\u00a0")).crm_contact_id == "501"  # type: ignore[union-attr]
 
 
 def test_all_problems_are_reported_at_once() -> None:
@@ -130,6 +111,14 @@ def test_non_objects_and_broken_json_are_rejected_with_a_reason(raw: str) -> Non
         (1795341600000, 1795341600.0),
         ("1795341600", 1795341600.0),
         (1795341600.5, 1795341600.5),
+        ("20261122T100000Z", 1795341600.0),
+        ("2026-11-22 11:00:00 +0100", 1795341600.0),
+        ("2026-11-22t10:00z", 1795341600.0),
+        ("2026-11-22T11+01", 1795341600.0),
+        ("2026-11-22T10:00:00.052Z", 1795341600.052),
+        ("2026-11-22T10:00:00,5-01:30", 1795347000.5),
+        (" 1795341600000 ", 1795341600.0),
+        ("1969-12-31T23:59:59Z", -1.0),
     ],
 )
 def test_occurred_at_accepts_iso_with_zone_seconds_and_milliseconds(value: object, expected: float) -> None:
