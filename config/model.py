@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from ktsync.lanes import Lane
 
@@ -26,6 +27,11 @@ FIELD_TYPES = (
 POOLS = ("threads", "prefork", "solo", "gevent", "eventlet")
 DELETION_POLICIES = ("untag", "unsubscribe", "delete", "ignore")
 KLICKTIPP_DELETION_POLICIES = ("review", "delete_in_crm", "anonymize")
+# What a privacy deletion (GDPR erasure: HubSpot ``contact.privacyDeletion``, ``contact.deleted`` with
+# ``privacy: true``, ``ktsync contact forget``) does. ``delete`` is the only value: KlickTipp's API has
+# no anonymization (overwriting the address would keep the opt-in record, IP and history), and any
+# weaker policy would not erase. A setting all the same, so that a future value is a compatible change.
+PRIVACY_DELETION_POLICIES = ("delete",)
 DEFAULT_SOURCE = "default"
 
 
@@ -66,6 +72,7 @@ class SourceSettings:
     tag_rules: tuple[TagRule, ...]
     deletion_policy: str = "untag"
     callback_url: str | None = None
+    privacy_deletion_policy: str = "delete"  # independent of deletion_policy (see PRIVACY_DELETION_POLICIES)
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,24 @@ class ReconcileSettings:
     retry_failed_after: int = 3600  # dead letters of transient causes are replayed after this long
 
 
+DEFAULT_STATE_HOME = "~/.local/state"  # the XDG base-directory default for $XDG_STATE_HOME
+
+
+@dataclass(frozen=True)
+class BeatSettings:
+    """Where `ktsync beat` keeps its schedule file (when each periodic job last ran, so that a
+    restarted beat neither runs them all at once nor skips one)."""
+
+    schedule_file: str = ""  # "": beat-schedule-<key_prefix> in ktsync's state directory (below)
+
+    def schedule_path(self, key_prefix: str, env: Mapping[str, str]) -> Path:
+        """The file, ``~`` expanded; by default under ``$XDG_STATE_HOME/ktsync`` (``~/.local/state``)."""
+        if self.schedule_file:
+            return Path(self.schedule_file).expanduser()
+        state_home = env.get("XDG_STATE_HOME", "").strip() or str(Path(DEFAULT_STATE_HOME).expanduser())
+        return Path(state_home) / "ktsync" / f"beat-schedule-{key_prefix}"
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
@@ -176,6 +201,7 @@ class Settings:
     deadletter: DeadLetterSettings = field(default_factory=DeadLetterSettings)
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     bulk: BulkSettings = field(default_factory=BulkSettings)
+    beat: BeatSettings = field(default_factory=BeatSettings)
 
     def source(self, name: str) -> SourceSettings:
         """The settings for a source; sources without an entry use ``default``."""

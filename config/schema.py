@@ -12,6 +12,8 @@ from ktsync.config.model import (
     FIELD_TYPES,
     KLICKTIPP_DELETION_POLICIES,
     POOLS,
+    PRIVACY_DELETION_POLICIES,
+    BeatSettings,
     BulkSettings,
     DeadLetterSettings,
     KlickTippSettings,
@@ -91,6 +93,7 @@ class _SourceSchema(_Strict):
     )
     tags = fields.Nested(_TagsSchema)
     deletion_policy = fields.String(validate=validate.OneOf(DELETION_POLICIES))
+    privacy_deletion_policy = fields.String(validate=validate.OneOf(PRIVACY_DELETION_POLICIES))
     callback_url = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False)
     field_map = fields.Dict(
         data_key="fields", keys=fields.String(validate=validate.Length(min=1)), values=_FieldTarget()
@@ -216,6 +219,14 @@ class _ReconcileSchema(_Strict):
         return ReconcileSettings(**data)
 
 
+class _BeatSchema(_Strict):
+    schedule_file = fields.String(allow_none=True, validate=validate.Length(max=4096))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> BeatSettings:
+        return BeatSettings(schedule_file=data.get("schedule_file") or "")
+
+
 class SettingsSchema(_Strict):
     version = fields.Integer(required=True, validate=validate.Equal(1, error="must be 1"))
     redis = fields.Nested(_RedisSchema, load_default=dict)
@@ -227,6 +238,7 @@ class SettingsSchema(_Strict):
     deadletter = fields.Nested(_DeadLetterSchema, load_default=DeadLetterSettings)
     reconcile = fields.Nested(_ReconcileSchema, load_default=ReconcileSettings)
     bulk = fields.Nested(_BulkSchema, load_default=BulkSettings)
+    beat = fields.Nested(_BeatSchema, load_default=BeatSettings)
     sources = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^[a-z0-9_-]{1,32}$")),
         values=fields.Nested(_SourceSchema),

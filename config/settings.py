@@ -19,6 +19,7 @@ from ktsync.config.model import (
     DELETION_POLICIES,
     FIELD_TYPES,
     LISTID_MISSING,
+    PRIVACY_DELETION_POLICIES,
     ConfigError,
     FieldMapping,
     Settings,
@@ -52,9 +53,11 @@ ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "KTSYNC_RATE_LIMIT": ("rate", "per_second"),
     "KTSYNC_RATE_BURST": ("rate", "burst"),
     "KTSYNC_MAX_IN_FLIGHT": ("rate", "max_in_flight"),
+    "KTSYNC_BEAT_SCHEDULE_FILE": ("beat", "schedule_file"),
 }
 LISTID_ENV = "KTSYNC_LISTID"
 DELETION_POLICY_ENV = "KTSYNC_DELETION_POLICY"
+PRIVACY_DELETION_POLICY_ENV = "KTSYNC_PRIVACY_DELETION_POLICY"
 CONFIG_PATH_ENV = "KTSYNC_CONFIG"
 
 
@@ -79,7 +82,7 @@ def settings_from_dict(raw: object, env: Mapping[str, str], origin: str = "") ->
     try:
         data = SettingsSchema().load(document)
     except ValidationError as exc:
-        raise ConfigError(_flatten(exc.messages), origin) from None
+        raise _config_error(_flatten(exc.messages), env, origin) from None
     sources = _build_sources(data["sources"], _source_overrides(env))
     redis = data["redis"]
     return Settings(
@@ -95,6 +98,7 @@ def settings_from_dict(raw: object, env: Mapping[str, str], origin: str = "") ->
         deadletter=data["deadletter"],
         reconcile=data["reconcile"],
         bulk=data["bulk"],
+        beat=data["beat"],
     )
 
 
@@ -109,8 +113,30 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     return document
 
 
+def _config_error(problems: list[tuple[str, str]], env: Mapping[str, str], origin: str) -> ConfigError:
+    """Problems of a value the environment set name the variable (``KTSYNC_RATE_LIMIT=abc``), not the
+    key in the file that the variable overrode."""
+    by_key = {".".join(path): name for name, path in ENV_OVERRIDES.items() if env.get(name, "").strip()}
+    named = [(_env_named(by_key[key], env) if key in by_key else key, reason) for key, reason in problems]
+    from_env = sum(key in by_key for key, _ in problems)
+    if from_env == len(problems):
+        origin = "the environment"
+    elif from_env:
+        origin = f"{origin} and the environment"
+    return ConfigError(named, origin)
+
+
+def _env_named(name: str, env: Mapping[str, str]) -> str:
+    """``NAME=value``, with the password of a URL (``redis://:secret@host``) left out."""
+    value = env[name].strip()
+    scheme, sep, rest = value.partition("://")
+    if sep and "@" in rest.split("/", 1)[0]:
+        value = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return f"{name}={value}"
+
+
 def _source_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    """Environment values that apply to every source (KTSYNC_LISTID, KTSYNC_DELETION_POLICY)."""
+    """Environment values that apply to every source (KTSYNC_LISTID, KTSYNC_[PRIVACY_]DELETION_POLICY)."""
     overrides: dict[str, Any] = {}
     listid = env.get(LISTID_ENV, "").strip()
     if listid:
@@ -124,6 +150,12 @@ def _source_overrides(env: Mapping[str, str]) -> dict[str, Any]:
                 [(DELETION_POLICY_ENV, f"must be one of {', '.join(DELETION_POLICIES)}, got {policy!r}")]
             )
         overrides["deletion_policy"] = policy
+    privacy = env.get(PRIVACY_DELETION_POLICY_ENV, "").strip()
+    if privacy:
+        if privacy not in PRIVACY_DELETION_POLICIES:
+            allowed = ", ".join(PRIVACY_DELETION_POLICIES)
+            raise ConfigError([(PRIVACY_DELETION_POLICY_ENV, f"must be one of {allowed}, got {privacy!r}")])
+        overrides["privacy_deletion_policy"] = privacy
     return overrides
 
 
@@ -149,6 +181,7 @@ def _source(name: str, data: dict[str, Any]) -> SourceSettings:
         tag_rules=tuple(TagRule(property=r["property"], tag=r["tag"]) for r in tags["rules"]),
         deletion_policy=data.get("deletion_policy", "untag"),
         callback_url=data.get("callback_url"),
+        privacy_deletion_policy=data.get("privacy_deletion_policy", SourceSettings.privacy_deletion_policy),
     )
 
 

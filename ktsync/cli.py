@@ -17,14 +17,52 @@ from typing import IO, Any
 import click
 import redis
 
+from ktsync.cli_contract import register as register_contract
 from ktsync.cli_dlq import register as register_dlq
 from ktsync.cli_ops import log_format_option
 from ktsync.cli_ops import register as register_ops
 from ktsync.cli_sync import register as register_sync
 from ktsync.cli_webhooks import register as register_webhooks
 from ktsync.config.settings import ConfigError, Settings, load_settings
+from ktsync.redis_errors import REDIS_ERRORS, configured_redis_url, describe_redis_error
 
-EXIT_REJECTED = 2
+# Exit statuses, a public contract (scripts rely on them; README "Exit codes" lists them per command).
+EXIT_FAILED = 1  # the command could not do its job; one line on stderr says why
+EXIT_REJECTED = 2  # enqueue / import: the valid lines are enqueued, some lines were rejected
+EXIT_USAGE = 64  # a wrong option or argument (sysexits EX_USAGE; click's own 2 would mean "rejected")
+EXIT_INTERRUPTED = 130  # enqueue / import: Ctrl-C (128 + SIGINT); it says how far it got
+
+
+class _UsageError(click.UsageError):
+    """A click usage error, shown as click shows it, with :data:`EXIT_USAGE` as the exit status."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, original: click.UsageError) -> None:
+        super().__init__(original.message, original.ctx)
+        self.original = original
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        self.original.show(file)
+
+
+class KtsyncGroup(click.Group):
+    """The ``ktsync`` group: usage errors of every sub-command exit with :data:`EXIT_USAGE`."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:  # fmt: skip
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise exc if isinstance(exc, _UsageError) else _UsageError(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise exc if isinstance(exc, _UsageError) else _UsageError(exc) from None
+        except REDIS_ERRORS as exc:  # a wrong Redis URL or DB index: one line, never a traceback
+            raise click.ClickException(describe_redis_error(configured_redis_url(), exc)) from None
 
 
 def _settings() -> Settings:
@@ -34,7 +72,7 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group()
+@click.group(cls=KtsyncGroup)
 @click.version_option(package_name="ktsync")
 def main() -> None:
     """Keep CRM contacts in sync with KlickTipp through a Celery + Redis task queue."""
@@ -111,34 +149,47 @@ def lane_option(default: str) -> Callable[[Callable[..., None]], Callable[..., N
     )
 
 
+def start_line_option(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    return click.option("--start-line", type=click.IntRange(1), default=1, show_default=True,
+                        help=f"Skip the lines before this one (resume an interrupted {what}).")  # fmt: skip
+
+
 @main.command()
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option(
     "--dry-run",
     is_flag=True,
     help="Print, per contact, the KlickTipp calls it would cause and why; enqueue and write nothing.",
 )
 @lane_option("live")
-def enqueue(file: IO[str], dry_run: bool, lane: str) -> None:
+@start_line_option("enqueue")
+def enqueue(file: IO[str], dry_run: bool, lane: str, start_line: int) -> None:
     """Enqueue the valid JSON lines of FILE (- for stdin); list every rejected line and why.
 
-    Exit status: 0 all accepted, 2 some rejected, 1 nothing could be enqueued.
+    Stopped half-way (Redis gone), it says how far it got and the --start-line that goes on from
+    there; running it again from the start is safe as well (contacts already synced cost no calls).
+
+    Exit status: 0 all accepted, 2 some rejected, 1 stopped (not everything enqueued), 130 interrupted.
     """
     from ktsync.producers import EnqueueError, Producer
-    from ktsync.producers.imports import jsonl_messages, run_import
+    from ktsync.producers.imports import ImportReport, jsonl_messages, run_import
 
     settings = _settings()
     if dry_run:
         _dry_run(file, settings)
         return
+    report = ImportReport(keep=None)
     try:
         with Producer(settings, lane=lane) as producer:
             room = producer.wait_for_room if lane == "bulk" else None
-            report = run_import(jsonl_messages(file, None), producer, keep=None, room=room)
-    except EnqueueError as exc:
-        raise click.ClickException(str(exc)) from None
-    for line, reason in report.first_rejections:
-        click.echo(f"line {line}: {reason}", err=True)
+            run_import(jsonl_messages(file, None), producer, keep=None, room=room, start_line=start_line,
+                       report=report)  # fmt: skip
+    except (EnqueueError, KeyboardInterrupt) as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        _print_rejections(report)
+        _stopped("interrupted" if interrupted else f"stopped: {exc}", report, f"ktsync enqueue {_quoted(file.name)}",
+                 EXIT_INTERRUPTED if interrupted else EXIT_FAILED)  # fmt: skip
+    _print_rejections(report)
     click.echo(f"enqueued {report.enqueued}, rejected {report.rejected}")
     if report.rejected:
         sys.exit(EXIT_REJECTED)
@@ -165,8 +216,7 @@ def enqueue(file: IO[str], dry_run: bool, lane: str) -> None:
     metavar="COLUMN=PROPERTY",
     help="CSV: import only these columns, renamed.",
 )
-@click.option("--start-line", type=click.IntRange(1), default=1, show_default=True,
-              help="Skip the lines before this one (resume an interrupted import).")  # fmt: skip
+@start_line_option("import")
 @lane_option("bulk")
 def import_file(path: Path, source: str, fmt: str, id_column: str, email_column: str, sms_column: str | None,
                 occurred_at_column: str | None, list_column: tuple[str, ...], list_separator: str,
@@ -174,10 +224,11 @@ def import_file(path: Path, source: str, fmt: str, id_column: str, email_column:
     """Import contacts from a JSON-lines or CSV file, with progress and a summary of rejects.
 
     In the bulk lane the import waits while `bulk.max_backlog` messages wait already, and shows an
-    ETA from the account's budget and the calls a contact costs. Interrupted, it says how far it got;
-    running it again is safe (contacts already synced cost no KlickTipp calls).
+    ETA from the account's budget and the calls a contact costs. Interrupted or stopped (Redis gone),
+    it says how far it got and the --start-line that goes on from there; running it again is safe
+    (contacts already synced cost no KlickTipp calls).
 
-    Exit status: 0 all accepted, 2 some rejected, 1 nothing could be enqueued.
+    Exit status: 0 all accepted, 2 some rejected, 1 stopped (not everything enqueued), 130 interrupted.
     """
     from ktsync.producers import EnqueueError, Producer
     from ktsync.producers.imports import CsvLayout, ImportReport, csv_messages, jsonl_messages, run_import
@@ -188,7 +239,7 @@ def import_file(path: Path, source: str, fmt: str, id_column: str, email_column:
     kind = fmt if fmt != "auto" else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     settings, total = _settings(), _count_lines(path)
     report = ImportReport()
-    with path.open(encoding="utf-8", newline="") as stream, Producer(settings, lane=lane) as producer:
+    with path.open(encoding="utf-8-sig", newline="") as stream, Producer(settings, lane=lane) as producer:
         progress = ImportProgress(settings, total)
         try:
             messages = csv_messages(stream, layout) if kind == "csv" else jsonl_messages(stream, source)
@@ -199,28 +250,47 @@ def import_file(path: Path, source: str, fmt: str, id_column: str, email_column:
                 run_import(messages, producer, progress.advance, room=room, start_line=start_line, report=report,
                            chunk_size=min(500, settings.bulk.max_backlog))  # fmt: skip
         except (EnqueueError, redis.RedisError, KeyboardInterrupt) as exc:
-            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"stopped: {exc}"
-            click.echo(f"\n{why}", err=True)
-            click.echo(_how_far(report, path), err=True)
-            sys.exit(130 if isinstance(exc, KeyboardInterrupt) else 1)
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            click.echo("", err=True)  # below the progress bar
+            _print_rejections(report, grouped=True)
+            _stopped("interrupted" if interrupted else f"stopped: {exc}", report,
+                     f"ktsync import {_quoted(str(path))} ... (the same options)",
+                     EXIT_INTERRUPTED if interrupted else EXIT_FAILED)  # fmt: skip
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-    for line, reason in report.first_rejections:
-        click.echo(f"line {line}: {reason}", err=True)
-    for (fld, reason), count in report.reasons.most_common():
-        click.echo(f"{count:>8} rejected: {fld}: {reason}", err=True)
+    _print_rejections(report, grouped=True)
     skipped = f", skipped {report.skipped}" if report.skipped else ""
     click.echo(f"read {report.read}, enqueued {report.enqueued}, rejected {report.rejected}{skipped}")
     if report.rejected:
         sys.exit(EXIT_REJECTED)
 
 
-def _how_far(report: Any, path: Path) -> str:
-    return (
-        f"lines 1-{report.done_through} are done ({report.enqueued} enqueued, {report.rejected} rejected). "
-        f"Running the import again is safe: contacts already synced cost no KlickTipp calls. To skip what "
-        f"was done: ktsync import {path} ... --start-line {report.done_through + 1}"
-    )
+def _print_rejections(report: Any, *, grouped: bool = False) -> None:
+    for line, reason in report.first_rejections:
+        click.echo(f"line {line}: {reason}", err=True)
+    if grouped:
+        for (fld, reason), count in report.reasons.most_common():
+            click.echo(f"{count:>8} rejected: {fld}: {reason}", err=True)
+
+
+def _stopped(headline: str, report: Any, command: str, status: int = EXIT_FAILED) -> None:
+    """Say why and how far a run got, and how to go on; exit with ``status`` (no traceback)."""
+    from ktsync.producers.imports import stopped_summary
+
+    click.echo(" ".join(headline.split()), err=True)
+    click.echo(stopped_summary(report), err=True)
+    if report.resume_at == 1:
+        click.echo(f"to go on: run it again: {command}", err=True)
+    else:
+        click.echo(f"to go on: {command} --start-line {report.resume_at} (running it again from the start "
+                   "is safe too: contacts already synced cost no KlickTipp calls)", err=True)  # fmt: skip
+    sys.exit(status)
+
+
+def _quoted(name: str) -> str:
+    import shlex
+
+    return "-" if name == "<stdin>" else shlex.quote(name)
 
 
 class ImportProgress:
@@ -283,11 +353,19 @@ def _count_lines(path: Path) -> int:
 
 def _dry_run(file: IO[str], settings: Settings) -> None:
     from ktsync.dryrun import dry_run
+    from ktsync.worker.crm.base import CrmConfigError
+    from ktsync.worker.klicktipp.errors import ConfigError as CredentialsError
+    from ktsync.worker.klicktipp.errors import KlickTippError
     from ktsync.worker.runtime import WorkerRuntime
 
-    runtime = WorkerRuntime.build(settings, os.environ)
+    try:
+        runtime = WorkerRuntime.build(settings, os.environ)
+    except (CredentialsError, CrmConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         rejected = dry_run(file, runtime, click.echo)
+    except KlickTippError as exc:  # the plan needs the account's reference data and contacts
+        raise click.ClickException(f"cannot read the KlickTipp account ({exc.reason}): {exc}") from None
     finally:
         runtime.close()
     if rejected:
@@ -337,8 +415,8 @@ def _redis(settings: Settings) -> Iterator[tuple[redis.Redis, Settings]]:
     client = redis.Redis.from_url(settings.redis_url)
     try:
         yield client, settings
-    except redis.ConnectionError as exc:
-        raise click.ClickException(f"cannot reach Redis at {settings.redis_url}: {exc}") from None
+    except REDIS_ERRORS as exc:
+        raise click.ClickException(describe_redis_error(settings.redis_url, exc)) from None
     finally:
         client.close()
 
@@ -373,3 +451,4 @@ register_dlq(main, _settings, _redis)
 register_ops(main, _settings, _redis)
 register_sync(main, _settings, _redis)
 register_webhooks(main, _settings)
+register_contract(main)

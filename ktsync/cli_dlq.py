@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ktsync.config.settings import Settings
 from ktsync.worker.deadletter import DeadLetter, Filter, RedisDeadLetterStore
+
+if TYPE_CHECKING:
+    from ktsync.producers.replay import Refetch
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -85,12 +89,17 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
 
     @dlq.command()
     @click.argument("letter_id")
-    def show(letter_id: str) -> None:
+    @click.option("--message", "message_only", is_flag=True,
+                  help="Only the stored message, as one JSON line (to edit and `ktsync enqueue` again).")  # fmt: skip
+    def show(letter_id: str, message_only: bool) -> None:
         """One dead letter in full: message, error, attempts, times, host, replays."""
         with redis_block(settings()) as (client, conf):
             letter = _store(client, conf).get(letter_id)
         if letter is None:
             raise click.ClickException(f"no dead letter {letter_id!r}")
+        if message_only:
+            click.echo(json.dumps(letter.message, sort_keys=True, ensure_ascii=False))
+            return
         click.echo(json.dumps(letter.to_dict(), indent=2, sort_keys=True))
 
     @dlq.command()
@@ -118,32 +127,44 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     @click.option("--all", "everything", is_flag=True, help="Every dead letter.")
     @filters
     @click.option("--dry-run", is_flag=True, help="Show what would be replayed.")
+    @click.option("--refetch", is_flag=True,
+                  help="Reload each contact from its CRM's API and sync what the CRM has now, instead of "
+                  "resending the stored message (after fixing a value in the CRM).")  # fmt: skip
     @click.option("--lane", type=click.Choice(["live", "bulk"]), default="bulk", show_default=True,
                   help="The lane the replayed tasks take (bulk: behind live changes, with flow control).")  # fmt: skip
     def replay(letter_ids: tuple[str, ...], everything: bool, reason: str | None, code: int | None,
-               source: str | None, since: str | None, dry_run: bool, lane: str) -> None:  # fmt: skip
+               source: str | None, since: str | None, dry_run: bool, refetch: bool, lane: str) -> None:  # fmt: skip
         """Enqueue the original messages again (through the rate limiter; safe to repeat).
 
-        An entry leaves the queue only when its replayed task has succeeded.
+        An entry leaves the queue only when its replayed task has succeeded. A plain replay resends
+        the stored message, old values included; --refetch reloads the contact from the CRM's API
+        (run it with the workers' CRM variables, e.g. HUBSPOT_ACCESS_TOKEN). A letter that cannot be
+        replayed so is refused, with why, and stays.
         """
-        from ktsync.producers import Producer
+        from ktsync.producers import EnqueueError, Producer
         from ktsync.producers.replay import replay as publish_again
 
+        how = _refetch() if refetch else None
         with redis_block(settings()) as (client, conf):
             store = _store(client, conf)
             letters = _select(store, letter_ids, everything, _filter(reason, code, source, since))
             with Producer(conf, lane=lane) as producer:
                 room = producer.wait_for_room if lane == "bulk" else None
-                results = publish_again(letters, producer, dry_run=dry_run, room=room)
+                try:
+                    results = publish_again(letters, producer, dry_run=dry_run, room=room, refetch=how)
+                except EnqueueError as exc:
+                    raise click.ClickException(f"{exc}; replaying again is safe: a letter stays until its "
+                                               "replay succeeds") from None  # fmt: skip
             for result in results:
                 if result.task_id:
                     store.note_replay(result.letter_id)
+        verb = "refetch" if refetch else "replay"
         for result in results:
-            state = result.problem or ("would replay" if dry_run else f"replayed as task {result.task_id}")
-            click.echo(f"{result.letter_id}: {state}")
-        click.echo(
-            f"{sum(1 for r in results if r.task_id)} replayed, {sum(1 for r in results if r.problem)} refused"
-        )
+            done = f"would {verb}" if dry_run else f"{verb}ed as task {result.task_id}"
+            click.echo(f"{result.letter_id}: {f'refused: {result.problem}' if result.problem else done}")
+        refused = sum(1 for r in results if r.problem)
+        kept = " (they stay in the dead-letter queue)" if refused else ""
+        click.echo(f"{sum(1 for r in results if r.task_id)} replayed, {refused} refused{kept}")
 
     @dlq.command()
     @click.argument("letter_ids", nargs=-1)
@@ -161,6 +182,19 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
                     store.remove(letter.id)
                 click.echo(f"{letter.id}: {'would purge' if dry_run else 'purged'}")
         click.echo(f"{len(letters)} {'would be ' if dry_run else ''}purged")
+
+
+def _refetch() -> Refetch:
+    """How --refetch reloads: the sources whose CRM API this environment configures."""
+    from ktsync.producers.replay import Refetch
+    from ktsync.worker.crm import CrmConfigError
+    from ktsync.worker.reconcile import crm_api_sources, no_crm_api
+
+    try:
+        sources = crm_api_sources(os.environ)
+    except CrmConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    return Refetch(sources=sources, now=time.time(), why_not=no_crm_api)
 
 
 def _store(client: Any, settings: Settings) -> RedisDeadLetterStore:

@@ -2,7 +2,9 @@
 
 This module is the whole public wire format: producers validate with it before enqueueing, workers
 validate again before acting. Every rejection is a :class:`ContractError` listing ``(field, reason)``
-pairs, e.g. ``email: Not a valid email address.``
+pairs, e.g. ``email: Not a valid email address.`` The field rules are in ``ktsync.contract_fields`` and
+``ktsync.contract_patterns``; the JSON Schema (``ktsync contract schema``, committed as
+``producers/contract-v1.schema.json``) is generated from the schemas below by ``ktsync.contract_schema``.
 
 v1 messages (``occurred_at`` is ISO 8601 with a zone, or Unix seconds or milliseconds)::
 
@@ -11,7 +13,7 @@ v1 messages (``occurred_at`` is ISO 8601 with a zone, or Unix seconds or millise
      "properties": {"firstname": "Alex", "lists": ["Newsletter"]},
      "occurred_at": "2026-11-22T10:00:00Z", "event_id": "optional-dedupe-id", "dry_run": false}
     {"v": 1, "type": "contact.deleted", "source": "hubspot", "crm_contact_id": "501",
-     "email": "...", "occurred_at": ...}
+     "email": "...", "occurred_at": ..., "privacy": false}
     {"v": 1, "type": "klicktipp.deletion_requested", "email": "...", "klicktipp_id": "...",
      "occurred_at": ...}
 
@@ -19,28 +21,31 @@ Added compatibly in v1 (for producers that only know ids):
 
     {"v": 1, "type": "crm.contact_changed", "source": "zoho", "crm_contact_id": "...", "occurred_at": ...}
     {"v": 1, "type": "klicktipp.contact_changed", "email": "...", "klicktipp_id": "...", "occurred_at": ...}
+
+``privacy`` (optional boolean, default false) on ``contact.deleted``, added compatibly in v1: true makes
+the deletion a privacy deletion (a GDPR erasure request) that follows the source's
+``privacy_deletion_policy`` instead of its ``deletion_policy``.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-CONTRACT_VERSION = 1
-SOURCE_PATTERN = r"^[a-z0-9_-]{1,32}$"
-MILLISECONDS_THRESHOLD = 10**11  # a Unix timestamp this large is in milliseconds (year 5138 in seconds)
-LATEST_PLAUSIBLE = 7258118400  # 2200-01-01: later "times" are unit mistakes, not events
-MAX_PROPERTIES = 500
-
-PropertyValue = str | int | float | bool | None | list[str]
+from ktsync.contract_fields import CONTRACT_VERSION as CONTRACT_VERSION
+from ktsync.contract_fields import LATEST_PLAUSIBLE as LATEST_PLAUSIBLE
+from ktsync.contract_fields import MAX_PROPERTIES as MAX_PROPERTIES
+from ktsync.contract_fields import MILLISECONDS_THRESHOLD as MILLISECONDS_THRESHOLD
+from ktsync.contract_fields import Identifier, Properties, Timestamp, Version, email_field
+from ktsync.contract_fields import PropertyValue as PropertyValue
+from ktsync.contract_fields import parse_timestamp as parse_timestamp
+from ktsync.contract_fields import version_problem as version_problem
+from ktsync.contract_patterns import SMS_PATTERN, SOURCE_PATTERN
 
 
 class MessageType(StrEnum):
@@ -93,6 +98,7 @@ class ContactDeleted:
     occurred_at: float
     event_id: str | None = None
     dry_run: bool = False
+    privacy: bool = False  # a privacy deletion (GDPR erasure): see the module docstring
     type: MessageType = field(default=MessageType.DELETED, init=False)
 
 
@@ -135,132 +141,62 @@ class KlickTippContactChanged:
 Message = ContactUpsert | ContactDeleted | DeletionRequested | ContactChanged | KlickTippContactChanged
 
 
-def parse_timestamp(value: object) -> float:
-    """ISO 8601 with a zone, or Unix seconds / milliseconds, to float Unix seconds."""
-    if isinstance(value, bool):
-        raise ValueError("must be an ISO 8601 date-time with a zone or a Unix timestamp")
-    if isinstance(value, int | float):
-        number = float(value)
-        if not math.isfinite(number) or number < 0:
-            raise ValueError("must be a non-negative, finite Unix timestamp")
-        seconds = number / 1000 if number >= MILLISECONDS_THRESHOLD else number
-        if seconds >= LATEST_PLAUSIBLE:
-            raise ValueError(f"{value!r} is not a plausible Unix timestamp (seconds or milliseconds)")
-        return seconds
-    if isinstance(value, str):
-        text = value.strip()
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            return parse_timestamp(float(text))
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
-        if parsed.tzinfo is None:
-            raise ValueError(f"{value!r} has no time zone (add Z or an offset like +01:00)")
-        return parsed.timestamp()
-    raise ValueError("must be an ISO 8601 date-time with a zone or a Unix timestamp")
-
-
-class _Timestamp(fields.Field[float]):
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
-        try:
-            return parse_timestamp(value)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-
-
-class _Identifier(fields.Field[str]):
-    """A non-empty string (numbers are accepted and turned into their decimal string)."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ValidationError("must be a string")
-        text = str(value).strip()
-        if not text or len(text) > 128:
-            raise ValidationError("must be 1 to 128 characters")
-        return text
-
-
-class _Properties(fields.Field[dict[str, PropertyValue]]):
-    """CRM property name -> string, number, boolean, null or list of strings."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise ValidationError("must be an object mapping property names to values")
-        if len(value) > MAX_PROPERTIES:
-            raise ValidationError(f"at most {MAX_PROPERTIES} properties")
-        errors = {name: reason for name, item in value.items() if (reason := _property_problem(name, item))}
-        if errors:
-            raise ValidationError(errors)
-        return dict(value)
-
-
-def _property_problem(name: object, item: object) -> str | None:
-    if not isinstance(name, str) or not 0 < len(name) <= 100:
-        return "property names must be 1 to 100 characters"
-    if item is None or isinstance(item, str | bool | int):
-        return None
-    if isinstance(item, float):
-        return None if math.isfinite(item) else "must be a finite number"
-    if isinstance(item, list):
-        if all(isinstance(entry, str) for entry in item):
-            return None
-        return "a list may only contain strings"
-    return "must be a string, number, boolean, null or a list of strings"
-
-
-_SMS_PATTERN = r"^\+?[0-9][0-9 ()./-]{4,24}$"
 _SOURCE_ERROR = "must be 1 to 32 characters of a-z, 0-9, _ or - (got {input!r})"
 
 
 class _Base(Schema):
+    """What every message type shares. ``REQUIRE_ONE_OF``: at least one of these fields, not null."""
+
+    REQUIRE_ONE_OF: ClassVar[tuple[str, ...]] = ()
+
     class Meta:
         unknown = RAISE
 
-    v = fields.Integer(required=True, strict=True)
+    v = Version(required=True)
     type = fields.String(required=True)
-    occurred_at = _Timestamp(required=True)
+    occurred_at = Timestamp(required=True)
     event_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 200))
     dry_run = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _require_one_of(self, data: dict[str, Any], **_: Any) -> None:
+        names = self.REQUIRE_ONE_OF
+        if names and all(data.get(name) is None for name in names):
+            raise ValidationError(f"{' or '.join(names)} is required", field_name=names[0])
 
 
 class _UpsertSchema(_Base):
     source = fields.String(required=True, validate=validate.Regexp(SOURCE_PATTERN, error=_SOURCE_ERROR))
-    crm_contact_id = _Identifier(required=True)
-    email = fields.Email(load_default=None, allow_none=True)
+    crm_contact_id = Identifier(required=True)
+    email = email_field()
     sms_number = fields.String(
-        load_default=None, allow_none=True, validate=validate.Regexp(_SMS_PATTERN, error="not a phone number")
+        load_default=None, allow_none=True, validate=validate.Regexp(SMS_PATTERN, error="not a phone number")
     )
-    properties = _Properties(load_default=dict)
+    properties = Properties(load_default=dict)
 
-    @validates_schema
-    def _email_or_sms(self, data: dict[str, Any], **_: Any) -> None:
-        if not data.get("email") and not data.get("sms_number"):
-            raise ValidationError("email or sms_number is required", field_name="email")
+    REQUIRE_ONE_OF = ("email", "sms_number")
 
 
 class _DeletedSchema(_Base):
     source = fields.String(required=True, validate=validate.Regexp(SOURCE_PATTERN, error=_SOURCE_ERROR))
-    crm_contact_id = _Identifier(required=True)
-    email = fields.Email(load_default=None, allow_none=True)
+    crm_contact_id = Identifier(required=True)
+    email = email_field()
+    privacy = fields.Boolean(load_default=False)
 
 
 class _DeletionRequestedSchema(_Base):
     source = fields.String(
         load_default="klicktipp", validate=validate.Regexp(SOURCE_PATTERN, error=_SOURCE_ERROR)
     )
-    email = fields.Email(load_default=None, allow_none=True)
-    klicktipp_id = _Identifier(load_default=None, allow_none=True)
+    email = email_field()
+    klicktipp_id = Identifier(load_default=None, allow_none=True)
 
-    @validates_schema
-    def _email_or_id(self, data: dict[str, Any], **_: Any) -> None:
-        if not data.get("email") and not data.get("klicktipp_id"):
-            raise ValidationError("email or klicktipp_id is required", field_name="email")
+    REQUIRE_ONE_OF = ("email", "klicktipp_id")
 
 
 class _ChangedSchema(_Base):
     source = fields.String(required=True, validate=validate.Regexp(SOURCE_PATTERN, error=_SOURCE_ERROR))
-    crm_contact_id = _Identifier(required=True)
+    crm_contact_id = Identifier(required=True)
 
 
 _SCHEMAS: dict[str, tuple[type[Schema], type[Any]]] = {
@@ -271,18 +207,16 @@ _SCHEMAS: dict[str, tuple[type[Schema], type[Any]]] = {
     MessageType.KLICKTIPP_CHANGED: (_DeletionRequestedSchema, KlickTippContactChanged),
 }
 _INSTANCES = {name: schema() for name, (schema, _) in _SCHEMAS.items()}
+MESSAGE_SCHEMAS: Mapping[MessageType, type[Schema]] = {MessageType(k): s for k, (s, _) in _SCHEMAS.items()}
 
 
 def parse_message(data: object) -> Message:
     """Validate one decoded message; raise ContractError naming every bad field."""
     if not isinstance(data, dict):
         raise ContractError([FieldError("$", "a message must be a JSON object")])
-    version = data.get("v")
-    if version != CONTRACT_VERSION or isinstance(version, bool):
-        reason = (
-            "is required" if version is None else f"unsupported version {version!r}; this build speaks v1"
-        )
-        raise ContractError([FieldError("v", reason)])
+    problem = version_problem(data.get("v"))
+    if problem is not None:
+        raise ContractError([FieldError("v", problem)])
     kind = data.get("type")
     if not isinstance(kind, str) or kind not in _INSTANCES:
         allowed = ", ".join(sorted(_SCHEMAS))

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 from celery import Celery
-from kombu.exceptions import OperationalError
+from kombu.exceptions import BatchPublishError, OperationalError
 
 from ktsync.broker import ENQUEUED_AT_HEADER
 from ktsync.config.celery import celery_config
@@ -38,7 +38,30 @@ def _task_for(message: Mapping[str, Any], validated: bool) -> str:
 
 
 class EnqueueError(RuntimeError):
-    """The broker could not take the message (e.g. Redis unreachable); nothing was enqueued."""
+    """The broker could not take the messages (e.g. Redis unreachable or gone mid-way).
+
+    What an earlier call enqueued stays enqueued. ``uncertain`` is False when the failing call sent
+    nothing (no connection to begin with), True when Redis went away while its pipelined batches
+    were on the wire: some of its messages may be queued (kombu cannot tell). Enqueueing them again
+    is harmless: every task is idempotent, contacts already synced cost no KlickTipp calls.
+    """
+
+    def __init__(self, message: str, *, uncertain: bool = False) -> None:
+        super().__init__(message)
+        self.uncertain = uncertain
+
+
+# Redis refused or dropped the connection: kombu says OperationalError, a failed pipelined batch
+# BatchPublishError (its cause is the redis error), and some paths let redis-py's own error through.
+BROKER_DOWN = (OperationalError, BatchPublishError, redis.RedisError)
+
+
+def broker_down(exc: BaseException) -> EnqueueError:
+    """One line for the operator: what failed and Redis's own words (not kombu's wrapper)."""
+    uncertain = isinstance(exc, BatchPublishError)  # a connection that broke, not one never made
+    cause = exc.__cause__ if uncertain and exc.__cause__ else exc
+    words = " ".join(str(cause).split()) or type(cause).__name__
+    return EnqueueError(f"could not enqueue: Redis is unreachable ({words})", uncertain=uncertain)
 
 
 class Producer:
@@ -63,6 +86,32 @@ class Producer:
         """Validate and enqueue one message; return its task id."""
         return self.enqueue_many([message], lane=lane)[0]
 
+    def forget(
+        self,
+        source: str,
+        crm_contact_id: str,
+        *,
+        email: str | None = None,
+        occurred_at: float | None = None,
+        event_id: str | None = None,
+    ) -> str:
+        """Enqueue a privacy deletion (GDPR erasure) of one CRM contact, in the live lane: a
+        ``contact.deleted`` with ``privacy: true``, requested ``occurred_at`` (default: now). Return
+        its task id; the worker deletes the contact in KlickTipp and purges ktsync's copies."""
+        message: dict[str, Any] = {
+            "v": 1,
+            "type": str(MessageType.DELETED),
+            "source": source,
+            "crm_contact_id": crm_contact_id,
+            "occurred_at": time.time() if occurred_at is None else occurred_at,
+            "privacy": True,
+        }
+        if email is not None:
+            message["email"] = email
+        if event_id is not None:
+            message["event_id"] = event_id
+        return self.enqueue(message, lane=Lane.LIVE)
+
     def enqueue_many(
         self,
         messages: Iterable[Mapping[str, Any]],
@@ -74,7 +123,8 @@ class Producer:
 
         The publishes go to Redis in pipelined batches (kombu's ``Producer.batch``): one round trip
         per ``PIPELINE`` messages instead of one each. Either every message is enqueued or
-        :class:`EnqueueError` is raised (a batch is not flushed half-way on an error). Nothing waits
+        :class:`EnqueueError` is raised: batches flushed before the error are enqueued, the failing
+        one may be in part (see :class:`EnqueueError`). Nothing waits
         here for room in the bulk lane: a bulk producer calls :meth:`wait_for_room` first.
         """
         queue = self._queue(lane)
@@ -95,8 +145,8 @@ class Producer:
                     ).id
                     for name, body in batch
                 ]
-        except OperationalError as exc:
-            raise EnqueueError(f"could not enqueue: the broker is unreachable ({exc})") from exc
+        except BROKER_DOWN as exc:
+            raise broker_down(exc) from exc
 
     def send(self, task: str, args: list[Any], kwargs: dict[str, Any], task_id: str) -> str:
         """Publish one task as it is, in the producer's lane (for replays: the message was validated
@@ -114,8 +164,8 @@ class Producer:
                 headers={ENQUEUED_AT_HEADER: time.time()},
             )
             return str(result.id)
-        except OperationalError as exc:
-            raise EnqueueError(f"could not enqueue: the broker is unreachable ({exc})") from exc
+        except BROKER_DOWN as exc:
+            raise broker_down(exc) from exc
 
     def wait_for_room(self, needed: int, on_wait: Callable[[int], None] | None = None) -> int:
         """Flow control for bulk work: block while ``needed`` more messages would take the bulk

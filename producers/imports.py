@@ -3,6 +3,9 @@
 A CSV row becomes a ``contact.upsert`` message: the id column is the CRM contact id, the e-mail and
 SMS columns the identity, every other column (or those named by ``--map``) a property. Rejected
 lines are counted by (field, reason) and the first of them are kept with their line numbers.
+
+Both formats read the same way: a UTF-8 byte order mark at the start is ignored, and the e-mail
+address and SMS number are trimmed of surrounding white space (a JSON line's as a CSV cell's).
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from itertools import islice
 from typing import IO, Any, Protocol
 
 from ktsync.contract import ContractError, FieldError, parse_message
+from ktsync.producers.enqueue import EnqueueError
 
 CHUNK = 500
 KEPT_REJECTIONS = 100
+BOM = "\ufeff"
+TRIMMED = ("email", "sms_number")  # identity fields a spreadsheet or an export pads with spaces
 
 
 class Enqueuer(Protocol):
@@ -50,9 +56,17 @@ class ImportReport:
     skipped: int = 0  # lines before ``start_line``
     last_read: int = 0
     done_through: int = 0  # every line up to this one is enqueued or rejected (where to resume)
+    # (first, last) line of the chunk being enqueued when it failed: some of it may be queued
+    in_doubt: tuple[int, int] | None = None
+    start_line: int = 1
     reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     first_rejections: list[tuple[int, str]] = field(default_factory=list)
     keep: int | None = KEPT_REJECTIONS  # rejections kept with their line (None: all of them)
+
+    @property
+    def resume_at(self) -> int:
+        """The ``--start-line`` that goes on where this run stopped."""
+        return max(self.done_through + 1, self.start_line)
 
     def reject(self, line: int, errors: Iterable[FieldError]) -> None:
         errors = list(errors)
@@ -70,6 +84,8 @@ def _general(reason: str) -> str:
 def jsonl_messages(lines: Iterable[str], source: str | None) -> Iterator[tuple[int, Any]]:
     """(line number, decoded message); ``source`` fills in a missing ``source``."""
     for number, line in enumerate(lines, start=1):
+        if number == 1:
+            line = line.removeprefix(BOM)
         if not line.strip():
             continue
         try:
@@ -77,8 +93,10 @@ def jsonl_messages(lines: Iterable[str], source: str | None) -> Iterator[tuple[i
         except ValueError as exc:
             yield number, _Broken(f"not valid JSON ({exc})")
             continue
-        if source and isinstance(data, dict):
-            data.setdefault("source", source)
+        if isinstance(data, dict):
+            if source:
+                data.setdefault("source", source)
+            data.update({key: data[key].strip() for key in TRIMMED if isinstance(data.get(key), str)})
         yield number, data
 
 
@@ -87,6 +105,8 @@ def csv_messages(
 ) -> Iterator[tuple[int, Any]]:
     """(line number, message) per CSV row (the header is line 1)."""
     reader = csv.DictReader(stream)
+    if reader.fieldnames:  # a BOM the stream's encoding kept (utf-8 rather than utf-8-sig)
+        reader.fieldnames = [reader.fieldnames[0].removeprefix(BOM), *reader.fieldnames[1:]]
     missing = {layout.id_column} - set(reader.fieldnames or ())
     if missing:
         raise ValueError(
@@ -144,14 +164,20 @@ def run_import(
     ``room(n)`` is called before each chunk of ``n`` and may block (flow control for the bulk lane);
     lines before ``start_line`` are read but neither validated nor enqueued (resuming an import).
     Pass ``report`` to see how far an interrupted import got: ``done_through`` is the last line
-    every line before which was handled."""
+    every line before which was handled, ``in_doubt`` the lines whose enqueue failed half-way."""
     report = report if report is not None else ImportReport(keep=keep)
-    report.keep = keep
+    report.keep, report.start_line = keep, start_line
     valid = _validated(messages, report, on_progress, start_line)
     while chunk := list(islice(valid, chunk_size)):
         if room is not None:
             room(len(chunk))
-        producer.enqueue_many([message for _, message in chunk], validated=True)
+        report.in_doubt = (chunk[0][0], chunk[-1][0])
+        try:
+            producer.enqueue_many([message for _, message in chunk], validated=True)
+        except EnqueueError as exc:
+            report.in_doubt = report.in_doubt if exc.uncertain else None
+            raise
+        report.in_doubt = None
         report.enqueued += len(chunk)
         report.done_through = chunk[-1][0]
     report.done_through = max(report.done_through, report.last_read)
@@ -181,3 +207,16 @@ def _validated(
             report.reject(number, exc.errors)
             continue
         yield number, message
+
+
+def stopped_summary(report: ImportReport) -> str:
+    """How far a stopped import or enqueue got, in one line: what is done and what may be queued."""
+    if report.done_through == 0:
+        done = "nothing was enqueued"
+    else:
+        skipped = f", {report.skipped} skipped" if report.skipped else ""
+        done = f"lines 1-{report.done_through} are done ({report.enqueued} enqueued, {report.rejected} rejected{skipped})"
+    if report.in_doubt is None:
+        return done
+    first, last = report.in_doubt
+    return f"{done}; lines {first}-{last} were being enqueued and may be queued in part"

@@ -13,6 +13,8 @@ from ktsync.config.settings import Settings, SourceSettings
 from ktsync.lanes import Lane
 from ktsync.worker.credential_step import credential_step
 from ktsync.worker.keyqueues import release_step
+from ktsync.worker.malformed import dead_lettering_consumer
+from ktsync.worker.queue_age_step import queue_age_step
 from ktsync.worker.recovery.step import recovery_step
 from ktsync.worker.retry import RetryPolicy
 from ktsync.worker.runtime import RuntimeHolder
@@ -71,9 +73,12 @@ def create_app(
     holder = RuntimeHolder(settings, os.environ if env is None else env, notify)
     register_tasks(app, holder, policy or retry_policy(settings))
     app.ktsync_runtime = holder
+    # A message no task can run (not JSON, an unknown task name, not a task call) becomes a dead letter.
+    app.conf.worker_consumer = dead_lettering_consumer(holder)
     app.steps["consumer"].add(_schedule_mover_step(app, holder, settings))
     app.steps["consumer"].add(recovery_step(holder, settings))
     app.steps["consumer"].add(credential_step(holder, settings))
+    app.steps["consumer"].add(queue_age_step(holder, settings))  # first-seen ages (ktsync.queue_age)
 
     def _close(**_: Any) -> None:
         holder.close()  # logs out of KlickTipp and closes pooled connections

@@ -5,22 +5,64 @@
   loaded again from their CRM (``crm.contact_changed``) when its API is configured.
 * Dead letters of transient causes (``retries_exhausted``) older than ``reconcile.retry_failed_after``
   are replayed (each entry stays until its replay succeeds).
+
+`ktsync resync` and `ktsync dlq replay --refetch` reload contacts from their CRM the same way, and
+only for sources whose CRM API is configured (:func:`crm_api_sources`): a ``crm.contact_changed``
+for any other source could only be dead-lettered as ``config``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ktsync.config.settings import Settings
 from ktsync.contract import TASK_NAMES, MessageType
 from ktsync.producers.replay import Sender, replay
+from ktsync.worker.crm import close, fetchers_from_env, hubspot, zoho
 from ktsync.worker.deadletter import DeadLetterStore, Filter
 from ktsync.worker.state.base import StateStore
 
 TRANSIENT_REASONS = ("retries_exhausted",)
+# The CRMs ktsync can load a contact from, and the variable that gives it access (see worker/crm).
+CRM_CREDENTIALS = {
+    hubspot.SOURCE: hubspot.TOKEN_ENV,
+    close.SOURCE: close.KEY_ENV,
+    zoho.SOURCE: zoho.TOKEN_ENV,
+}
+
+
+class NoCrmApi(ValueError):
+    """A reload from the CRM was asked for a source whose CRM API is not configured."""
+
+
+def crm_api_sources(env: Mapping[str, str]) -> frozenset[str]:
+    """The sources whose CRM API the environment configures (as a worker's would); ``CrmConfigError``
+    for an invalid value."""
+    fetchers = fetchers_from_env(env)
+    for fetcher in fetchers.values():
+        fetcher.close()
+    return frozenset(fetchers)
+
+
+def no_crm_api(source: str) -> str:
+    """Why contacts of ``source`` cannot be reloaded from their CRM."""
+    variable = CRM_CREDENTIALS.get(source)
+    if variable is None:
+        return f"ktsync has no CRM API client for source {source!r} (only for {', '.join(sorted(CRM_CREDENTIALS))})"
+    return f"no CRM API is configured for source {source!r} ({variable} is not set)"
+
+
+def resync_origin(source: str, requested: str | None, crm_sources: Collection[str]) -> str:
+    """Where `ktsync resync` re-reads contacts: as asked, else ``crm`` where the CRM API is configured
+    and ``klicktipp`` elsewhere. :class:`NoCrmApi` for ``crm`` without one. Pure."""
+    if requested is None:
+        return "crm" if source in crm_sources else "klicktipp"
+    if requested == "crm" and source not in crm_sources:
+        raise NoCrmApi(no_crm_api(source))
+    return requested
 
 
 @dataclass(frozen=True)

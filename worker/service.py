@@ -215,7 +215,8 @@ class ContactSync:
     ) -> Subscriber:
         tagid = first_tag(desired.tags, frozenset(), tag_ids)
         call = identity_call(desired, None, listid=source.listid or 0, tagid=tagid)
-        assert call is not None
+        if call is None:  # identity_call always adds a contact that has no KlickTipp id stored
+            raise RuntimeError("no add-or-update planned for a contact without a KlickTipp id")
         try:
             return self._client.subscriber_create(**call.args)
         except UnsubscribedError as refusal:
@@ -275,7 +276,7 @@ class ContactSync:
             occurred_at=event.occurred_at,
             subscription=applied.subscription,
             updated_at=now,
-        )
+        ).with_erasure_of(claim.stored)  # a contact back after an erasure keeps that history
         self._state.commit(claim, state, event=self._event(event))
         self._publish(source, state, event)
 

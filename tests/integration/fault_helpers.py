@@ -156,7 +156,9 @@ class WorkerProcess:
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 command,
-                env={**os.environ, **env},
+                # A SIGKILLed prefork worker cannot remove its billiard temp dir (pymp-*): keep it in
+                # the test's own directory, not in /tmp.
+                env={**os.environ, **env, "TMPDIR": str(log.parent)},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

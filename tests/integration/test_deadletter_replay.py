@@ -119,7 +119,7 @@ def test_a_dry_run_replay_and_purge_change_nothing_and_purge_removes(
 
 def test_replay_and_purge_need_a_selection(env: dict[str, str], redis_client: redis.Redis) -> None:
     result = ktsync("dlq", "purge", env=env)
-    assert result.returncode == 2
+    assert result.returncode == 64  # a usage error (EX_USAGE); 2 means "some lines rejected"
     assert "name dead letters by id, or select them with --all" in result.stderr
 
 

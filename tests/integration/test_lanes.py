@@ -195,7 +195,7 @@ def test_an_interrupted_import_says_how_far_it_got_and_how_to_resume(
     assert process.returncode == 130, err
     assert "interrupted" in err
     assert "lines 1-11 are done (10 enqueued, 0 rejected)" in err  # line 1 is the CSV header
-    assert "Running the import again is safe" in err
+    assert "running it again from the start is safe" in err
     assert "--start-line 12" in err
     assert "Traceback" not in err
 

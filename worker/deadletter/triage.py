@@ -9,14 +9,23 @@ from ktsync.worker.deadletter.base import DeadLetter
 from ktsync.worker.klicktipp.codes import describe
 
 # reason -> (what happened, what the operator does about it). The README's runbook says the same.
+# A plain replay resends the stored message, old values included: where the fix is made in the CRM,
+# the fix says `replay --refetch` (reload the contact from the CRM's API), and what to do without one.
+_WITHOUT_API = (
+    "without the CRM's API: the CRM's next change of the contact brings the fixed value (then purge), "
+    "or `dlq show ID --message`, edit, `ktsync enqueue`, purge"
+)
 RUNBOOK: dict[str, tuple[str, str]] = {
     "invalid_message": (
-        "the message breaks contract v1",
-        "fix the producer; replaying the same message fails again",
+        "the message breaks contract v1, or the call carries no message of its task's type "
+        "(a string, a list, extra arguments, another type's task, a body that is not JSON)",
+        "fix the producer (`ktsync dlq show ID`: what arrived, and why) and purge: a call that breaks the "
+        "contract is never replayed; a valid message sent to another type's task replays to its own task",
     ),
     "mapping": (
         "a CRM value cannot be converted to its KlickTipp field type",
-        "fix the value in the CRM (or the field type in the config), then replay",
+        "fix the value in the CRM, then replay --reason mapping --refetch (a plain replay resends the old "
+        f"value); {_WITHOUT_API}. Fixed the field type in the config instead: restart workers, replay",
     ),
     "config": (
         "the configuration does not fit the account (listid, field, label)",
@@ -24,11 +33,13 @@ RUNBOOK: dict[str, tuple[str, str]] = {
     ),
     "validation": (
         "KlickTipp rejected a value (406)",
-        "fix the value in the CRM or the field mapping, then replay",
+        "fix the value in the CRM, then replay --refetch (a plain replay resends the old value); "
+        f"{_WITHOUT_API}. Fixed the field mapping instead: restart workers, replay",
     ),
     "conflict": (
         "the address or SMS number belongs to another KlickTipp contact",
-        "merge or clean up the two contacts (CRM and KlickTipp), then replay",
+        "merge or clean up the two contacts (CRM and KlickTipp), then replay "
+        "(--refetch when the CRM's address changed)",
     ),
     "auth": (
         "KlickTipp refused this operation although the worker's credentials work (the plan lacks it); "
@@ -45,7 +56,7 @@ RUNBOOK: dict[str, tuple[str, str]] = {
     ),
     "rejected": (
         "KlickTipp refused the request (406 without a code)",
-        "read the message; usually data to fix in the CRM",
+        "read the message; usually data to fix in the CRM, then replay --refetch",
     ),
     "not_subscribed": ("the contact is not subscribed for this action", "usually nothing to do; purge"),
     "contact_not_found": (
