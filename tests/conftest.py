@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from fake_klicktipp.testing import FakeControl, RunningFake, running_fake
 from ktsync.redis_server import RedisHandle, resolve_redis
 
 RUN_ID = uuid.uuid4().hex[:8]
@@ -43,3 +44,16 @@ def redis_client(redis_handle: RedisHandle, namespace: str) -> Iterator[redis.Re
         if keys:
             client.delete(*keys)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[RunningFake]:
+    with running_fake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_server: RunningFake) -> FakeControl:
+    """The fake KlickTipp, reset to its seed (and no faults) for every test."""
+    fake_server.control.reset()
+    return fake_server.control

@@ -15,18 +15,19 @@ import yaml
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
+from fake_crm.testing import HUBSPOT_TOKEN, RunningFakeCrm, running_fake_crm
 from fake_klicktipp.testing import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
     SINGLE_OPT_IN_LIST_ID,
     FakeControl,
     RunningFake,
-    running_fake,
 )
 from ktsync.config.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
 from ktsync.producers import Producer
 from ktsync.redis_server import RedisHandle
 from ktsync.worker.celery_app import create_app
+from tests.integration.fault_helpers import OwnedRedis, owned_redis
 from tests.integration.sync_helpers import Outcomes, Stores, wait_for
 
 pytestmark = pytest.mark.integration
@@ -34,16 +35,25 @@ __all__ = ["wait_for"]  # where the tests have always imported it from
 
 
 @pytest.fixture(scope="session")
-def fake_server() -> Iterator[RunningFake]:
-    with running_fake() as fake:
-        yield fake
+def crm_server() -> Iterator[RunningFakeCrm]:
+    """The fake CRM APIs (HubSpot, Close, Zoho) over loopback; each test seeds what it needs."""
+    with running_fake_crm() as server:
+        yield server
 
 
 @pytest.fixture
-def fake(fake_server: RunningFake) -> FakeControl:
-    """The fake KlickTipp, reset to its seed (and no faults) for every test."""
-    fake_server.control.reset()
-    return fake_server.control
+def hubspot_api_env(crm_server: RunningFakeCrm) -> dict[str, str]:
+    """The workers' (and the operator's) HubSpot API access, pointed at the fake CRM."""
+    return {"HUBSPOT_ACCESS_TOKEN": HUBSPOT_TOKEN, "HUBSPOT_API_BASE_URL": crm_server.base_url}
+
+
+@pytest.fixture
+def owned_server(tmp_path: Path) -> Iterator[OwnedRedis]:
+    """A redis-server of this test's own, which the test may stop and start again."""
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    with owned_redis(workdir) as server:
+        yield server
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ A HubSpot creation event carries only the contact id; the worker loads the conta
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from celery import Celery
 
-from fake_crm.testing import HUBSPOT_TOKEN, FakeCrmControl, RunningFakeCrm, running_fake_crm
+from fake_crm.testing import HUBSPOT_TOKEN, FakeCrmControl, RunningFakeCrm
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
 from ktsync.config.settings import Settings
 from ktsync.producers import Producer
@@ -51,12 +50,6 @@ def changed(crm_contact_id: str) -> dict[str, Any]:
             "occurred_at": T0}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def crm_server() -> Iterator[RunningFakeCrm]:
-    with running_fake_crm() as server:
-        yield server
-
-
 @pytest.fixture
 def hubspot(crm_server: RunningFakeCrm) -> FakeCrmControl:
     """The fake HubSpot, holding contact 501."""
@@ -66,8 +59,8 @@ def hubspot(crm_server: RunningFakeCrm) -> FakeCrmControl:
 
 
 @pytest.fixture
-def extra_env(crm_server: RunningFakeCrm) -> dict[str, str]:
-    return {"HUBSPOT_ACCESS_TOKEN": HUBSPOT_TOKEN, "HUBSPOT_API_BASE_URL": crm_server.base_url}
+def extra_env(hubspot_api_env: dict[str, str]) -> dict[str, str]:
+    return hubspot_api_env
 
 
 def test_a_contact_known_only_by_its_id_is_fetched_from_hubspot_and_synced(

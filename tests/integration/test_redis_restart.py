@@ -12,7 +12,6 @@ lock whose release failed while Redis was away is released as soon as it is back
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,6 @@ from tests.integration.fault_helpers import (
     assert_each_synced_once,
     batch,
     in_flight,
-    owned_redis,
     reasons,
     tune,
     worker_process,
@@ -43,30 +41,22 @@ RECOVERY_BOUND = 60.0
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[OwnedRedis]:
-    workdir = tmp_path / "redis"
-    workdir.mkdir()
-    with owned_redis(workdir) as server:
-        yield server
-
-
-@pytest.fixture
-def restart_env(env: dict[str, str], server: OwnedRedis) -> dict[str, str]:
+def restart_env(env: dict[str, str], owned_server: OwnedRedis) -> dict[str, str]:
     """The test's config, pointed at the Redis this test owns."""
     tune(
         Path(env["KTSYNC_CONFIG"]),
-        redis={"url": server.url, "broker_prefix": ""},
+        redis={"url": owned_server.url, "broker_prefix": ""},
         # Only the retry backoffs are tuned; visibility timeout, lock lease and heartbeats are the defaults.
         retry={"max_attempts": 30, "min_backoff": 0.05, "max_backoff": 0.5},
     )
-    return {**env, "KTSYNC_REDIS_URL": server.url}  # wins over a KTSYNC_REDIS_URL the suite runs with
+    return {**env, "KTSYNC_REDIS_URL": owned_server.url}  # wins over a KTSYNC_REDIS_URL the suite runs with
 
 
 def test_a_worker_reconnects_after_redis_restarts_and_every_enqueued_contact_is_synced_once(
-    restart_env: dict[str, str], server: OwnedRedis, fake: FakeControl, tmp_path: Path
+    restart_env: dict[str, str], owned_server: OwnedRedis, fake: FakeControl, tmp_path: Path
 ) -> None:
     settings: Settings = load_settings(restart_env)
-    client = redis.Redis.from_url(server.url)
+    client = redis.Redis.from_url(owned_server.url)
     outcomes, stores = Outcomes(client, settings), Stores(client, settings)
     first, second = batch(HALF), batch(HALF, start=HALF)
     fake.faults(latency_ms=30)  # slow enough that the restart comes in the middle of the first half
@@ -78,7 +68,7 @@ def test_a_worker_reconnects_after_redis_restarts_and_every_enqueued_contact_is_
         wait_for(lambda: outcomes.snapshot()["synced"] >= 3, timeout=20)
 
         # When Redis restarts, and more contacts are enqueued afterwards
-        server.restart()
+        owned_server.restart()
         synced_before = outcomes.snapshot()["synced"]
         with Producer(settings) as producer:
             producer.enqueue_many(second)
@@ -95,10 +85,10 @@ def test_a_worker_reconnects_after_redis_restarts_and_every_enqueued_contact_is_
 
 
 def test_tasks_cut_off_by_a_redis_outage_run_again_within_seconds_and_leave_no_lock_behind(
-    restart_env: dict[str, str], server: OwnedRedis, fake: FakeControl, tmp_path: Path
+    restart_env: dict[str, str], owned_server: OwnedRedis, fake: FakeControl, tmp_path: Path
 ) -> None:
     settings: Settings = load_settings(restart_env)
-    client = redis.Redis.from_url(server.url)
+    client = redis.Redis.from_url(owned_server.url)
     outcomes, stores = Outcomes(client, settings), Stores(client, settings)
     messages = batch(4)
     with worker_process(restart_env, tmp_path / "worker.log", "--pool=threads", "--concurrency=4") as worker:
@@ -111,9 +101,9 @@ def test_tasks_cut_off_by_a_redis_outage_run_again_within_seconds_and_leave_no_l
         time.sleep(1)
 
         # When Redis is away for a few seconds: the tasks cannot commit, requeue or release their locks
-        server.stop()
+        owned_server.stop()
         time.sleep(5)
-        server.start()
+        owned_server.start()
         fake.faults(latency_ms=0)
 
         # Then they run again within seconds (neither the visibility timeout nor the lock lease is waited

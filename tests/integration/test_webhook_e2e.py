@@ -7,25 +7,18 @@ Celery worker, the fake HubSpot API and the fake KlickTipp, all over loopback HT
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 from celery import Celery
 
-from fake_crm.testing import HUBSPOT_TOKEN, FakeCrmControl, RunningFakeCrm, running_fake_crm
+from fake_crm.testing import FakeCrmControl, RunningFakeCrm
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
 from ktsync.config.settings import Settings
 from tests.integration.sync_helpers import Outcomes, manual_tag_names, the_contact
 from tests.webhooks.helpers import dumps, hubspot_event, hubspot_headers, serving
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def crm_server() -> Iterator[RunningFakeCrm]:
-    with running_fake_crm() as server:
-        yield server
 
 
 @pytest.fixture
@@ -37,8 +30,8 @@ def hubspot(crm_server: RunningFakeCrm) -> FakeCrmControl:
 
 
 @pytest.fixture
-def extra_env(crm_server: RunningFakeCrm) -> dict[str, str]:
-    return {"HUBSPOT_ACCESS_TOKEN": HUBSPOT_TOKEN, "HUBSPOT_API_BASE_URL": crm_server.base_url}
+def extra_env(hubspot_api_env: dict[str, str]) -> dict[str, str]:
+    return hubspot_api_env
 
 
 def test_a_signed_hubspot_webhook_ends_up_as_a_contact_in_klicktipp(
