@@ -35,6 +35,7 @@ FINAL_OUTCOMES = (
     "deleted_unsubscribe",
     "deleted_delete",
     "deleted_ignore",
+    "deleted_privacy",
     "review",
     "delete_in_crm",
     "anonymize",
