@@ -140,6 +140,12 @@ def contacts_csv(tmp_path: Path) -> Path:
     return path
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as an operator's foreground command gets it: a test run started in the background by a
+    script (``cmd &``) ignores SIGINT, and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def ktsync(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "ktsync", *args],
@@ -147,6 +153,7 @@ def ktsync(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_in_a_terminal,
     )
 
 
