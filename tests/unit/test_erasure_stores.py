@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import redis
@@ -17,17 +16,7 @@ from ktsync.worker.outbound import MemoryOutbound, Outbound, RedisOutbound
 from ktsync.worker.review import MemoryReviewList, RedisReviewList, ReviewList
 from ktsync.worker.state import ContactState, MemoryStateStore, RedisStateStore, StateStore
 from ktsync.worker.telemetry import timeline_key
-
-
-def twin(memory: Callable[[], Any], real: Callable[[redis.Redis, str], Any]) -> Any:
-    @pytest.fixture(params=["memory", "redis"])
-    def fixture(request: pytest.FixtureRequest, namespace: str) -> Any:
-        if request.param == "memory":
-            return memory()
-        return real(request.getfixturevalue("redis_client"), namespace)
-
-    return fixture
-
+from tests.unit.twins import twin
 
 state_store = twin(MemoryStateStore, RedisStateStore)
 dead_letters = twin(MemoryDeadLetterStore, RedisDeadLetterStore)

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 import pytest
-import redis
 
 from ktsync.worker.locks import LockBusy, Locks, MemoryLocks, RedisLocks, held
 from ktsync.worker.outbound import MemoryOutbound, Outbound, RedisOutbound
 from ktsync.worker.refcache import MemoryReferenceCache, RedisReferenceCache, ReferenceCache
 from ktsync.worker.review import MemoryReviewList, RedisReviewList, ReviewList
 from ktsync.worker.state import ContactState, MemoryStateStore, RedisStateStore, StateStore
-
-
-def twin(memory: Callable[[], Any], real: Callable[[redis.Redis, str], Any]) -> Any:
-    @pytest.fixture(params=["memory", "redis"])
-    def fixture(request: pytest.FixtureRequest, namespace: str) -> Any:
-        if request.param == "memory":
-            return memory()
-        return real(request.getfixturevalue("redis_client"), namespace)
-
-    return fixture
-
+from tests.unit.twins import twin
 
 state_store = twin(MemoryStateStore, RedisStateStore)
 locks = twin(MemoryLocks, RedisLocks)
