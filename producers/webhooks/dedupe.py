@@ -27,7 +27,7 @@ from typing import Protocol, cast
 
 import redis
 
-from ktsync.keyglob import nocase_glob
+from ktsync.keyglob import keys_containing
 
 DONE = "done"
 PENDING = "pending:"
@@ -133,8 +133,9 @@ class RedisDeduper:
     def forget(self, addresses: Collection[str]) -> int:
         doomed: set[bytes] = set()
         for address in {a.lower() for a in addresses if a}:
-            pattern = f"{self._prefix}:webhook:*{nocase_glob(address)}*"
-            doomed.update(cast(list[bytes], self._client.scan_iter(match=pattern, count=1000)))
+            doomed.update(
+                key for key, _ in keys_containing(self._client, f"{self._prefix}:webhook:", address)
+            )
         return int(self._client.delete(*doomed)) if doomed else 0
 
 

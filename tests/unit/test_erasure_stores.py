@@ -134,3 +134,22 @@ def test_a_contacts_timeline_is_forgotten(timelines: tuple[Timelines, Callable[[
     assert store.forget(("hubspot", "501")) is True
     assert store.forget(("hubspot", "501")) is False
     assert store.forget(("hubspot", "502")) is True
+
+
+def test_an_address_with_non_ascii_letters_is_forgotten_in_any_letter_case(
+    state_store: StateStore, deduper: Deduper
+) -> None:
+    # Given an event marker and a webhook id naming an address with letters beyond ASCII
+    state_store.mark_event("hubspot", "upsert-JOSÉ@Exämple.de-1", ttl=60)
+    state_store.mark_event("hubspot", "upsert-jose@example.de-1", ttl=60)
+    deduper.commit(deduper.claim("generic", ["shop:josé@exÄmple.de:1", "shop:jose@example.de:1"]))
+
+    # When that address is forgotten
+    assert state_store.forget_addresses(["josé@exämple.de"]) == 1
+    assert deduper.forget(["josé@exämple.de"]) == 1
+
+    # Then both went (a Redis glob class matches one byte, never a two-byte letter); the ASCII look-alike stays
+    assert not state_store.seen_event("hubspot", "upsert-JOSÉ@Exämple.de-1")
+    assert state_store.seen_event("hubspot", "upsert-jose@example.de-1")
+    again = deduper.claim("generic", ["shop:josé@exÄmple.de:1", "shop:jose@example.de:1"])
+    assert again.claimed == ("shop:josé@exÄmple.de:1",)

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 import redis
 
-from ktsync.keyglob import nocase_glob
+from ktsync.keyglob import keys_containing
 from ktsync.worker.locks import (
     ACQUIRE_LUA,
     TRANSIENT,
@@ -62,7 +62,7 @@ class RedisStateStore:
             pipe.set(keys[0], token, nx=True, px=int(lease * 1000))
         else:  # EVAL, not EVALSHA: the script registry would cost a SCRIPT EXISTS round trip per pipeline
             pipe.eval(ACQUIRE_LUA, len(keys), *keys, token, int(lease * 1000))
-        pipe.get(self._key(source, crm_contact_id))
+        pipe.get(self.key(source, crm_contact_id))
         pipe.exists(f"{self._p}:event:{source}:{event_id}") if event_id else pipe.echo(b"0")
         try:
             *_, locked, raw, seen = pipe.execute()
@@ -105,18 +105,19 @@ class RedisStateStore:
         """Retry releases that failed while Redis was away; how many were owed."""
         return pay(self._redis, self._unreleased)
 
-    def _key(self, source: str, crm_contact_id: str) -> str:
+    def key(self, source: str, crm_contact_id: str) -> str:
+        """The Redis key of the contact's record."""
         return f"{self._p}:contact:{source}:{crm_contact_id}"
 
     def get(self, source: str, crm_contact_id: str) -> ContactState | None:
-        raw = cast(bytes | None, self._redis.get(self._key(source, crm_contact_id)))
+        raw = cast(bytes | None, self._redis.get(self.key(source, crm_contact_id)))
         return ContactState.from_json(raw) if raw else None
 
     def load(
         self, source: str, crm_contact_id: str, event_id: str | None
     ) -> tuple[ContactState | None, bool]:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.get(self._key(source, crm_contact_id))
+        pipe.get(self.key(source, crm_contact_id))
         pipe.exists(f"{self._p}:event:{source}:{event_id}") if event_id else pipe.echo(b"0")
         raw, seen = pipe.execute()
         return (ContactState.from_json(raw) if raw else None), bool(int(seen))
@@ -134,7 +135,7 @@ class RedisStateStore:
         owner = f"{state.source}{SEPARATOR}{state.crm_contact_id}"
         if previous is not None and previous.email and previous.email != state.email:
             pipe.delete(f"{self._p}:idx:email:{previous.email}")
-        pipe.set(self._key(state.source, state.crm_contact_id), state.to_json())
+        pipe.set(self.key(state.source, state.crm_contact_id), state.to_json())
         if state.klicktipp_id:
             pipe.set(f"{self._p}:idx:kt:{state.klicktipp_id}", owner)
         if state.email:
@@ -183,9 +184,7 @@ class RedisStateStore:
         index, events = f"{self._p}:idx:email:", f"{self._p}:event:"
         doomed: set[bytes] = set()
         for address in {a.lower() for a in addresses if a}:
-            pattern = f"{self._p}:*{nocase_glob(address)}*"
-            for key in cast(list[bytes], self._redis.scan_iter(match=pattern, count=SCAN_COUNT)):
-                name = key.decode(errors="replace")
+            for key, name in keys_containing(self._redis, f"{self._p}:", address):
                 indexed = name.startswith(index) and name[len(index) :].lower() == address
                 if indexed or name.startswith(events):
                     doomed.add(key)
