@@ -34,12 +34,11 @@ from typing import Any, cast
 
 import redis
 
-from bench.environment import bench_env
+from bench.environment import bench_config, bench_env, consumed_lists
 from bench.run import new_contact
 from fake_klicktipp.testing import RunningFake, running_fake
-from ktsync.broker import UNACKED_KEY, sub_queues
+from ktsync.broker import UNACKED_KEY
 from ktsync.config.settings import Settings, load_settings
-from ktsync.local import local_config
 from ktsync.producers import Producer
 from ktsync.redis_server import RedisHandle, resolve_redis
 from ktsync.worker.recovery import Keys, live_sessions, read_recovery
@@ -145,8 +144,7 @@ def ran_again_at(client: redis.Redis, settings: Settings, contact: str, since: f
 
 
 def backlog(client: redis.Redis, settings: Settings) -> int:
-    lists = [settings.broker_prefix + n for q in settings.worker.consumed_queues for n in sub_queues(q)]
-    return sum(int(client.llen(name)) for name in lists) + int(
+    return sum(int(client.llen(name)) for name in consumed_lists(settings)) + int(
         client.hlen(settings.broker_prefix + UNACKED_KEY)
     )
 
@@ -207,11 +205,8 @@ def crash_config(store: RedisHandle, args: argparse.Namespace) -> Iterator[Path]
     """The default config on the bench's own keys and queue; no rate limit (the fake's latency paces
     the batch). Keys of an earlier run are cleared first, and only ours, also on a shared Redis."""
     clear(store.url)
-    rate = {"per_second": 10_000, "burst": 10_000, "max_in_flight": 0}
-    broker_prefix = "" if store.owned else f"{NAMESPACE}:"
     try:
-        with local_config(NAMESPACE, broker_prefix=broker_prefix, rate=rate,
-                          worker={"concurrency": args.concurrency}) as path:  # fmt: skip
+        with bench_config(store, args.concurrency, namespace=NAMESPACE) as path:
             yield path
     finally:
         clear(store.url)

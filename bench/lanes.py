@@ -37,11 +37,11 @@ import redis
 import yaml
 from celery import Celery
 
-from bench.environment import bench_config, bench_env
+from bench.environment import bench_config, bench_env, consumed_lists
 from bench.rate import stop
 from bench.run import new_contact
 from fake_klicktipp.testing import RunningFake, running_fake
-from ktsync.broker import ENQUEUED_AT_HEADER, sub_queues
+from ktsync.broker import ENQUEUED_AT_HEADER
 from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings, load_settings
 from ktsync.producers import Producer
@@ -185,8 +185,7 @@ def run(
         client = redis.Redis.from_url(settings.redis_url)
         state = RedisStateStore(client, settings.key_prefix)
         done = sum(1 for i in range(args.bulk) if state.get("hubspot", f"bulk-{i}") is not None)
-        for queue in settings.worker.consumed_queues:
-            client.delete(*[settings.broker_prefix + name for name in sub_queues(queue)])
+        client.delete(*consumed_lists(settings))
         client.close()
     measured = Measured(
         label, "lanes (bulk import, live changes)" if not fifo else "one FIFO queue (before lanes)"

@@ -37,11 +37,10 @@ import redis
 import yaml
 from celery import Celery
 
-from bench.environment import bench_config, bench_env
+from bench.environment import bench_config, bench_env, consumed_lists
 from bench.rate_workers import ONE_HTTP_TASK, gate_key
 from bench.run import new_contact
 from fake_klicktipp.testing import RunningFake, running_fake
-from ktsync.broker import sub_queues
 from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings, load_settings
 from ktsync.producers import Producer
@@ -150,13 +149,7 @@ def run_workers(argvs: list[list[str]], env: Mapping[str, str], settings: Settin
             drained = 0.0 if backlog(client, settings) else time.time()
         finally:
             stop(procs)
-            client.delete(
-                *[
-                    settings.broker_prefix + name
-                    for q in settings.worker.consumed_queues
-                    for name in sub_queues(q)
-                ]
-            )
+            client.delete(*consumed_lists(settings))
             client.close()
     return drained or time.time()
 

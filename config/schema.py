@@ -132,9 +132,12 @@ class _WorkerSchema(_Strict):
     @validates_schema
     def _distinct_and_patient(self, data: dict[str, Any], **_: Any) -> None:
         queues = data.get("queues", {})
-        base = data.get("queue", WorkerSettings.queue)
-        live, bulk = queues.get("live", f"{base}.live"), queues.get("bulk", f"{base}.bulk")
-        if len({live, bulk, base}) < 3:
+        named = WorkerSettings(
+            queue=data.get("queue", WorkerSettings.queue),
+            live_queue=queues.get("live", ""),
+            bulk_queue=queues.get("bulk", ""),
+        )
+        if len(named.consumed_queues) < 3:  # consumed_queues drops repeats
             raise ValidationError("live, bulk and worker.queue must be three different queues", "queues")
         interval = data.get("heartbeat_interval", WorkerSettings.heartbeat_interval)
         if data.get("heartbeat_timeout", WorkerSettings.heartbeat_timeout) < 3 * interval:

@@ -21,9 +21,14 @@ PRIORITY_STEPS = (0, 3, 6, 9)  # kombu's defaults
 UNACKED_KEY = "unacked"
 
 
+def sub_queue(queue: str, step: int) -> str:
+    """The list kombu keeps for one priority step of a queue (step 0: the queue's own name)."""
+    return queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}"
+
+
 def sub_queues(queue: str) -> list[str]:
     """The lists kombu keeps for one queue: the queue itself plus one per priority step."""
-    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS]
+    return [sub_queue(queue, step) for step in PRIORITY_STEPS]
 
 
 def key_queue(prefix: str, fairness_key: str) -> str:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import click
 import redis
@@ -182,13 +182,9 @@ def enqueue(file: IO[str], dry_run: bool, lane: str, start_line: int) -> None:
     try:
         with Producer(settings, lane=lane) as producer:
             room = producer.wait_for_room if lane == "bulk" else None
-            run_import(jsonl_messages(file, None), producer, keep=None, room=room, start_line=start_line,
-                       report=report)  # fmt: skip
+            run_import(jsonl_messages(file, None), producer, room=room, start_line=start_line, report=report)
     except (EnqueueError, KeyboardInterrupt) as exc:
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        _print_rejections(report)
-        _stopped("interrupted" if interrupted else f"stopped: {exc}", report, f"ktsync enqueue {_quoted(file.name)}",
-                 EXIT_INTERRUPTED if interrupted else EXIT_FAILED)  # fmt: skip
+        _stopped(exc, report, f"ktsync enqueue {_quoted(file.name)}")
     _print_rejections(report)
     click.echo(f"enqueued {report.enqueued}, rejected {report.rejected}")
     if report.rejected:
@@ -250,12 +246,8 @@ def import_file(path: Path, source: str, fmt: str, id_column: str, email_column:
                 run_import(messages, producer, progress.advance, room=room, start_line=start_line, report=report,
                            chunk_size=min(500, settings.bulk.max_backlog))  # fmt: skip
         except (EnqueueError, redis.RedisError, KeyboardInterrupt) as exc:
-            interrupted = isinstance(exc, KeyboardInterrupt)
             click.echo("", err=True)  # below the progress bar
-            _print_rejections(report, grouped=True)
-            _stopped("interrupted" if interrupted else f"stopped: {exc}", report,
-                     f"ktsync import {_quoted(str(path))} ... (the same options)",
-                     EXIT_INTERRUPTED if interrupted else EXIT_FAILED)  # fmt: skip
+            _stopped(exc, report, f"ktsync import {_quoted(str(path))} ... (the same options)", grouped=True)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     _print_rejections(report, grouped=True)
@@ -273,18 +265,21 @@ def _print_rejections(report: Any, *, grouped: bool = False) -> None:
             click.echo(f"{count:>8} rejected: {fld}: {reason}", err=True)
 
 
-def _stopped(headline: str, report: Any, command: str, status: int = EXIT_FAILED) -> None:
-    """Say why and how far a run got, and how to go on; exit with ``status`` (no traceback)."""
+def _stopped(exc: BaseException, report: Any, command: str, *, grouped: bool = False) -> NoReturn:
+    """The rejections so far, why the run stopped (``exc``), how far it got and how to go on; exit with
+    :data:`EXIT_INTERRUPTED` after Ctrl-C, else :data:`EXIT_FAILED` (no traceback)."""
     from ktsync.producers.imports import stopped_summary
 
-    click.echo(" ".join(headline.split()), err=True)
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    _print_rejections(report, grouped=grouped)
+    click.echo("interrupted" if interrupted else " ".join(f"stopped: {exc}".split()), err=True)
     click.echo(stopped_summary(report), err=True)
     if report.resume_at == 1:
         click.echo(f"to go on: run it again: {command}", err=True)
     else:
         click.echo(f"to go on: {command} --start-line {report.resume_at} (running it again from the start "
                    "is safe too: contacts already synced cost no KlickTipp calls)", err=True)  # fmt: skip
-    sys.exit(status)
+    sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_FAILED)
 
 
 def _quoted(name: str) -> str:
@@ -412,11 +407,10 @@ def review_done(request_id: str) -> None:
 
 @contextmanager
 def _redis(settings: Settings) -> Iterator[tuple[redis.Redis, Settings]]:
+    """A client of the settings' Redis, closed afterwards; its errors become one line in :class:`KtsyncGroup`."""
     client = redis.Redis.from_url(settings.redis_url)
     try:
         yield client, settings
-    except REDIS_ERRORS as exc:
-        raise click.ClickException(describe_redis_error(settings.redis_url, exc)) from None
     finally:
         client.close()
 

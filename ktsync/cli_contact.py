@@ -23,7 +23,6 @@ import redis
 from ktsync.config.settings import Settings
 
 OPERATOR = "operator (ktsync contact forget)"
-ALL = 10**7  # dead letters read at most when looking for a contact's
 
 
 def register(contact: click.Group, settings: Callable[[], Settings], redis_block: Callable[..., Any]) -> None:
@@ -150,11 +149,13 @@ def _report_lines(report: Any) -> list[str]:
 def contact_report(client: redis.Redis, prefix: str, who: str, source: str | None) -> dict[str, Any] | None:
     """State, dead letters and timeline of one contact; None when ktsync knows nothing of it."""
     from ktsync.worker.deadletter import RedisDeadLetterStore
+    from ktsync.worker.erasure.eraser import READ_LIMIT
+    from ktsync.worker.erasure.plan import contact_of
     from ktsync.worker.state import RedisStateStore
     from ktsync.worker.telemetry import read_timeline
 
     state = RedisStateStore(client, prefix)
-    letters = RedisDeadLetterStore(client, prefix).list(limit=ALL)
+    letters = RedisDeadLetterStore(client, prefix).list(limit=READ_LIMIT)
     contact = _locate(client, prefix, state, letters, who.strip(), source)
     if contact is None:
         return None
@@ -162,7 +163,7 @@ def contact_report(client: redis.Redis, prefix: str, who: str, source: str | Non
     return {
         "contact": {"source": contact[0], "crm_contact_id": contact[1]},
         "state": json.loads(record.to_json()) if record else None,
-        "dead_letters": [d.to_dict() for d in letters if _contact_of(d.message) == contact],
+        "dead_letters": [d.to_dict() for d in letters if contact_of(d.message) == contact],
         "timeline": read_timeline(client, prefix, *contact),
     }
 
@@ -171,23 +172,37 @@ def _locate(
     client: redis.Redis, prefix: str, state: Any, letters: list[Any], who: str, source: str | None
 ) -> tuple[str, str] | None:
     """(source, crm_contact_id) of WHO: by its state, else by its dead letters and timeline."""
+    from ktsync.worker.erasure.plan import address, contact_of
+    from ktsync.worker.telemetry import timeline_key
+
     if "@" in who:
         found = state.find(email=who.lower())
         if found is not None:
             return (found.source, found.crm_contact_id)
-        return _one(who, {_contact_of(d.message) for d in letters if _address(d.message) == who.lower()})
+        mail = who.lower()
+        return _one(who, {contact_of(d.message) for d in letters if address(d.message.get("email")) == mail})
     name, sep, crm_id = who.partition("/")
     if sep and not source:
         source, who = name, crm_id
     if source:
-        known = state.get(source, who) or any(_contact_of(d.message) == (source, who) for d in letters)
-        return (source, who) if known or client.exists(f"{prefix}:timeline:{source}:{who}") else None
-    sources = {key.decode()[len(f"{prefix}:contact:") : -len(f":{who}")]
-               for key in client.scan_iter(match=f"{prefix}:contact:*:{who}", count=1000)}  # fmt: skip
-    sources |= {key.decode()[len(f"{prefix}:timeline:") : -len(f":{who}")]
-                for key in client.scan_iter(match=f"{prefix}:timeline:*:{who}", count=1000)}  # fmt: skip
-    sources |= {c[0] for d in letters if (c := _contact_of(d.message)) and c[1] == who}
+        known = state.get(source, who) or any(contact_of(d.message) == (source, who) for d in letters)
+        return (source, who) if known or client.exists(timeline_key(prefix, source, who)) else None
+    sources = _sources_with_keys(client, prefix, who, [state.key("*", who), timeline_key(prefix, "*", who)])
+    sources |= {c[0] for d in letters if (c := contact_of(d.message)) and c[1] == who}
     return _one(who, {(s, who) for s in sources})
+
+
+def _sources_with_keys(client: redis.Redis, prefix: str, crm_id: str, patterns: list[str]) -> set[str]:
+    """The sources in the keys matching any of ``patterns`` (each a key function's name with the
+    source ``*``), all found in one SCAN."""
+    ends = [pattern.split("*", 1) for pattern in patterns]
+    sources = set()
+    for key in client.scan_iter(match=f"{prefix}:*:{crm_id}", count=1000):
+        name = key.decode()
+        for head, tail in ends:
+            if name.startswith(head) and name.endswith(tail) and len(name) >= len(head) + len(tail):
+                sources.add(name[len(head) : -len(tail)])
+    return sources
 
 
 def _one(who: str, contacts: set[tuple[str, str] | None]) -> tuple[str, str] | None:
@@ -197,16 +212,6 @@ def _one(who: str, contacts: set[tuple[str, str] | None]) -> tuple[str, str] | N
             f"{who!r} is {', '.join(f'{s}/{c}' for s, c in found)}: give source/id (or --source)"
         )
     return found[0] if found else None
-
-
-def _contact_of(message: Any) -> tuple[str, str] | None:
-    source, crm_id = message.get("source"), message.get("crm_contact_id")
-    return (str(source), str(crm_id)) if source and crm_id else None
-
-
-def _address(message: Any) -> str | None:
-    email = message.get("email")
-    return email.strip().lower() if isinstance(email, str) else None
 
 
 def _when(timestamp: float) -> str:

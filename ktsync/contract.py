@@ -141,7 +141,9 @@ class KlickTippContactChanged:
 Message = ContactUpsert | ContactDeleted | DeletionRequested | ContactChanged | KlickTippContactChanged
 
 
-_SOURCE_ERROR = "must be 1 to 32 characters of a-z, 0-9, _ or - (got {input!r})"
+def _source_field(**options: Any) -> fields.String:
+    error = "must be 1 to 32 characters of a-z, 0-9, _ or - (got {input!r})"
+    return fields.String(validate=validate.Regexp(SOURCE_PATTERN, error=error), **options)
 
 
 class _Base(Schema):
@@ -166,7 +168,7 @@ class _Base(Schema):
 
 
 class _UpsertSchema(_Base):
-    source = fields.String(required=True, validate=validate.Regexp(SOURCE_PATTERN, error=_SOURCE_ERROR))
+    source = _source_field(required=True)
     crm_contact_id = Identifier(required=True)
     email = email_field()
     sms_number = fields.String(
@@ -178,16 +180,14 @@ class _UpsertSchema(_Base):
 
 
 class _DeletedSchema(_Base):
-    source = fields.String(required=True, validate=validate.Regexp(SOURCE_PATTERN, error=_SOURCE_ERROR))
+    source = _source_field(required=True)
     crm_contact_id = Identifier(required=True)
     email = email_field()
     privacy = fields.Boolean(load_default=False)
 
 
 class _DeletionRequestedSchema(_Base):
-    source = fields.String(
-        load_default="klicktipp", validate=validate.Regexp(SOURCE_PATTERN, error=_SOURCE_ERROR)
-    )
+    source = _source_field(load_default="klicktipp")
     email = email_field()
     klicktipp_id = Identifier(load_default=None, allow_none=True)
 
@@ -195,7 +195,7 @@ class _DeletionRequestedSchema(_Base):
 
 
 class _ChangedSchema(_Base):
-    source = fields.String(required=True, validate=validate.Regexp(SOURCE_PATTERN, error=_SOURCE_ERROR))
+    source = _source_field(required=True)
     crm_contact_id = Identifier(required=True)
 
 

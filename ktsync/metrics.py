@@ -23,6 +23,8 @@ from ktsync.redis_errors import describe_redis_error
 if TYPE_CHECKING:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+    from ktsync.queues import QueueStatus
+
 log = logging.getLogger(__name__)
 
 USERNAME_ENV = "KLICKTIPP_USERNAME"  # the limiter's keys are per (hashed) KlickTipp user name
@@ -101,8 +103,9 @@ class RedisCollector:
     def collect(self) -> Iterator[Metric]:
         try:
             now = time.time()
+            queues = self._queue_statuses(now)
             families = [*self._outcomes(), *self._calls(), *self._limiter(), *self._dead_letters(),
-                        *self._queues(now), *self._lanes(now), *self._recovery()]  # fmt: skip
+                        *self._queues(now, queues), *self._lanes(queues), *self._recovery()]  # fmt: skip
         except redis.RedisError as exc:
             log.warning("metrics: cannot read Redis (%s)", exc)
             yield _gauge("ktsync_up", 0)
@@ -170,15 +173,21 @@ class RedisCollector:
             depth.add_metric([reason, "none" if code is None else str(code)], count)
         return [depth, _counter("ktsync_dead_letters_evicted", int(evicted or 0))]
 
-    def _queues(self, now: float) -> list[Metric]:
-        from ktsync.queues import parked_status, queue_statuses, routed_queues
+    def _queue_statuses(self, now: float) -> list[QueueStatus]:
+        """Every routed queue, read once per scrape for both the queue and the lane families."""
+        from ktsync.queues import queue_statuses, routed_queues
+
+        queues = routed_queues(self._settings)
+        return queue_statuses(self._redis, queues, now, self._settings.broker_prefix, key_prefix=self._p)
+
+    def _queues(self, now: float, queues: list[QueueStatus]) -> list[Metric]:
+        from ktsync.queues import parked_status
         from ktsync.stranded import stranded_unprefixed
 
-        settings, consumed = self._settings, routed_queues(self._settings)
         parked = parked_status(self._redis, self._p, now)
-        queues = queue_statuses(self._redis, consumed, now, settings.broker_prefix, key_prefix=self._p)
         stranded = _gauge("ktsync_stranded_messages", labels=["queue"])
-        for entry in stranded_unprefixed(self._redis, consumed, settings.broker_prefix):
+        consumed = [queue.queue for queue in queues]
+        for entry in stranded_unprefixed(self._redis, consumed, self._settings.broker_prefix):
             stranded.add_metric([entry.key], entry.count)
         gauges = {
             field: _gauge(f"ktsync_queue_{field}", labels=["queue"])
@@ -198,17 +207,14 @@ class RedisCollector:
             _gauge("ktsync_schedule_overdue", parked.overdue),
         ]
 
-    def _lanes(self, now: float) -> list[Metric]:
+    def _lanes(self, queues: list[QueueStatus]) -> list[Metric]:
         from prometheus_client.core import HistogramMetricFamily
 
         from ktsync.broker import deferred_by_lane
-        from ktsync.queues import lane_report, queue_statuses
+        from ktsync.queues import lane_report
         from ktsync.worker.lanemetrics import read_lane_calls, read_latency
 
-        settings = self._settings
-        queues = queue_statuses(self._redis, settings.worker.consumed_queues, now, settings.broker_prefix,
-                                key_prefix=self._p)  # fmt: skip
-        lanes = lane_report(settings, queues, deferred_by_lane(self._redis, self._p), {})
+        lanes = lane_report(self._settings, queues, deferred_by_lane(self._redis, self._p), {})
         gauges = {
             name: _gauge(f"ktsync_lane_{name}", labels=["lane"])
             for name in ("pending", "in_flight", "deferred")

@@ -82,19 +82,13 @@ Nearest = str | Literal["none", "too_deep"] | None  # a tag found, a verdict, or
 
 
 @dataclass(frozen=True)
-class ListPlan:
-    age: QueueAge | None  # None: empty, or nothing known
+class Plan:
+    """One list's (:func:`plan_list`) or a whole queue's (:func:`combine`) age and checkpoint changes."""
+
+    age: QueueAge | None  # None: nothing known
     remove: frozenset[Checkpoint] = frozenset()
     add: tuple[Checkpoint, ...] = ()
-    empty: bool = False
-
-
-@dataclass(frozen=True)
-class QueuePlan:
-    age: QueueAge | None
-    remove: frozenset[Checkpoint] = frozenset()
-    add: tuple[Checkpoint, ...] = ()
-    empty: bool = False  # every list is empty: the checkpoints can go
+    empty: bool = False  # the list (every list of the queue) is empty: its checkpoints can go
 
     @property
     def writes(self) -> bool:
@@ -108,7 +102,8 @@ class AgeBook(Protocol):
 
     def nearest(self, queue: str, step: int, tags: Sequence[str]) -> Nearest: ...
 
-    def update(self, queue: str, plan: QueuePlan) -> None: ...
+    def update(self, plans: Mapping[str, Plan]) -> None:
+        """Apply each queue's checkpoint changes (one round trip for them all)."""
 
 
 def tag_of(raw: bytes) -> str | None:
@@ -148,11 +143,11 @@ def needs_scan(view: ListView, checkpoints: Sequence[Checkpoint]) -> bool:
 def plan_list(
     view: ListView, checkpoints: Sequence[Checkpoint], nearest: Nearest, *, now: float, step: int,
     local_now: float, recording: bool = True,
-) -> ListPlan:  # fmt: skip
+) -> Plan:  # fmt: skip
     """One list's age and the checkpoint changes that keep its bound (``now``: Redis time; ``local_now``
     the clock the producers' ``ktsync_enqueued_at`` headers are compared with)."""
     if view.length == 0:
-        return ListPlan(None, frozenset(checkpoints), empty=True)
+        return Plan(None, frozenset(checkpoints), empty=True)
     by_tag = {c.tag: c for c in checkpoints}
     anchor, verdict = _anchor(view, by_tag, nearest)
     gone = _gone(checkpoints, anchor, verdict)
@@ -166,7 +161,7 @@ def plan_list(
             add.append(Checkpoint(step, tag, now))
     kept = [c for c in checkpoints if c not in gone] + add
     thinned = thin(kept, MAX_CHECKPOINTS)
-    return ListPlan(
+    return Plan(
         _list_age(view, bound, local_now),
         frozenset(gone | {c for c in thinned if c in checkpoints}),
         tuple(c for c in add if c not in thinned),
@@ -220,17 +215,24 @@ def thin(checkpoints: Sequence[Checkpoint], cap: int) -> set[Checkpoint]:
     return dropped
 
 
-def combine(plans: Iterable[ListPlan]) -> QueuePlan:
-    """A queue's plan from its lists': the oldest list's age, exact only if every waiting list's is
-    (a list whose age is unknown makes the others' a lower bound)."""
+def oldest(ages: Sequence[QueueAge | None]) -> QueueAge | None:
+    """The oldest of several waiting lists' (or queues') ages, exact only if every one is (one whose
+    age is unknown makes the others' a lower bound); None when none is known."""
+    known = [a for a in ages if a is not None]
+    if not known:
+        return None
+    exact = len(known) == len(ages) and all(a.exact for a in known)
+    return QueueAge(max(a.seconds for a in known), exact)
+
+
+def combine(plans: Iterable[Plan]) -> Plan:
+    """A queue's plan from its lists': the oldest waiting list's age (:func:`oldest`), every change."""
     waiting = [p for p in plans if not p.empty]
     remove = frozenset(c for p in plans for c in p.remove)
     add = tuple(c for p in waiting for c in p.add)
     if not waiting:
-        return QueuePlan(QueueAge(0.0, exact=True), remove, empty=True)
-    ages = [p.age for p in waiting if p.age is not None]
-    exact = len(ages) == len(waiting) and all(a.exact for a in ages)
-    return QueuePlan(QueueAge(max(a.seconds for a in ages), exact) if ages else None, remove, add)
+        return Plan(QueueAge(0.0, exact=True), remove, empty=True)
+    return Plan(oldest([p.age for p in waiting]), remove, add)
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,7 @@ def sample_queues(
     workers, sampling often, only keep the checkpoints). ``recording=False``: read-only, headers only.
     """
     sampled: dict[str, Sampled] = {}
+    writes: dict[str, Plan] = {}
     for queue, view in book.view(queues).items():
         plans = []
         for step, lst in view.lists.items():
@@ -258,8 +261,10 @@ def sample_queues(
                                    recording=recording))  # fmt: skip
         plan = combine(plans)
         if recording and plan.writes:
-            book.update(queue, plan)
+            writes[queue] = plan
         sampled[queue] = Sampled(sum(lst.length for lst in view.lists.values()), plan.age)
+    if writes:
+        book.update(writes)
     return sampled
 
 

@@ -14,19 +14,19 @@ The broker lists themselves are kombu's: ``{broker_prefix}{queue}`` plus one per
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
 import redis
 
-from ktsync.broker import PRIORITY_STEPS, sub_queues
+from ktsync.broker import PRIORITY_STEPS, sub_queue
 from ktsync.queue_age import (
     MAX_SCAN,
     TAIL_SAMPLE,
     Checkpoint,
     ListView,
     Nearest,
-    QueuePlan,
+    Plan,
     QueueView,
     Scan,
     tag_of,
@@ -91,10 +91,11 @@ class RedisAgeBook:
         pipe = self._redis.pipeline(transaction=False)
         pipe.time()
         for queue in queues:
-            for name in sub_queues(queue):
-                pipe.llen(self._broker + name)
-                pipe.lindex(self._broker + name, 0)
-                pipe.lrange(self._broker + name, -TAIL_SAMPLE, -1)
+            for step in PRIORITY_STEPS:
+                name = self._broker + sub_queue(queue, step)
+                pipe.llen(name)
+                pipe.lindex(name, 0)
+                pipe.lrange(name, -TAIL_SAMPLE, -1)
             if self._prefix is not None:
                 pipe.zrange(age_key(self._prefix, queue), 0, -1, withscores=True)
         (seconds, micros), *replies = pipe.execute()
@@ -109,20 +110,20 @@ class RedisAgeBook:
         return views
 
     def nearest(self, queue: str, step: int, tags: Sequence[str]) -> Nearest:
-        name = sub_queues(queue)[PRIORITY_STEPS.index(step)]
-        found = self._nearest(keys=[self._broker + name], args=[MAX_SCAN, *tags])
+        found = self._nearest(keys=[self._broker + sub_queue(queue, step)], args=[MAX_SCAN, *tags])
         if isinstance(found, bytes):
             return found.decode()
         return Scan.TOO_DEEP if found == 1 else Scan.NONE
 
-    def update(self, queue: str, plan: QueuePlan) -> None:
+    def update(self, plans: Mapping[str, Plan]) -> None:
         if self._prefix is None:
             return
-        key = age_key(self._prefix, queue)
         pipe = self._redis.pipeline(transaction=False)
-        if plan.empty:
-            pipe.delete(key)
-        else:
+        for queue, plan in plans.items():
+            key = age_key(self._prefix, queue)
+            if plan.empty:
+                pipe.delete(key)
+                continue
             if plan.remove:
                 pipe.zrem(key, *(_member(c) for c in plan.remove))
             if plan.add:
@@ -152,15 +153,15 @@ class MemoryAgeBook:
         now, views = self.clock(), {}
         for queue in queues:
             lists = {}
-            for step, name in zip(PRIORITY_STEPS, sub_queues(queue), strict=True):
-                items = self.lists.get(name, [])
+            for step in PRIORITY_STEPS:
+                items = self.lists.get(sub_queue(queue, step), [])
                 lists[step] = ListView(len(items), items[0] if items else None, tuple(items[-TAIL_SAMPLE:]))
             marks = (_checkpoint(m, s) for m, s in self.checkpoints.get(queue, {}).items())
             views[queue] = QueueView(now, lists, tuple(c for c in marks if c is not None))
         return views
 
     def nearest(self, queue: str, step: int, tags: Sequence[str]) -> Nearest:
-        items = self.lists.get(sub_queues(queue)[PRIORITY_STEPS.index(step)], [])
+        items = self.lists.get(sub_queue(queue, step), [])
         wanted = set(tags)
         for raw in reversed(items[-MAX_SCAN:]):
             tag = tag_of(raw)
@@ -168,12 +169,13 @@ class MemoryAgeBook:
                 return tag
         return Scan.TOO_DEEP if len(items) > MAX_SCAN else Scan.NONE
 
-    def update(self, queue: str, plan: QueuePlan) -> None:
-        if plan.empty:
-            self.checkpoints.pop(queue, None)
-            return
-        marks = self.checkpoints.setdefault(queue, {})
-        for checkpoint in plan.remove:
-            marks.pop(_member(checkpoint), None)
-        for checkpoint in plan.add:
-            marks.setdefault(_member(checkpoint), checkpoint.seen)
+    def update(self, plans: Mapping[str, Plan]) -> None:
+        for queue, plan in plans.items():
+            if plan.empty:
+                self.checkpoints.pop(queue, None)
+                continue
+            marks = self.checkpoints.setdefault(queue, {})
+            for checkpoint in plan.remove:
+                marks.pop(_member(checkpoint), None)
+            for checkpoint in plan.add:
+                marks.setdefault(_member(checkpoint), checkpoint.seen)

@@ -28,19 +28,18 @@ from ktsync.broker import UNACKED_KEY, deferred_by_lane
 from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings
 from ktsync.lanes import LANES, Lane
-from ktsync.queue_age import QueueAge, oldest_enqueued_at, sample_queues
+from ktsync.queue_age import QueueAge, oldest, sample_queues
 from ktsync.queue_age_store import RedisAgeBook
 from ktsync.stranded import describe, find_stranded
 from ktsync.worker.credentials import refused_credentials
 from ktsync.worker.deadletter import RedisDeadLetterStore
 from ktsync.worker.lanemetrics import recent_shares
 from ktsync.worker.ratelimit.base import Limits, recovered, with_margin
+from ktsync.worker.ratelimit.redis import bucket_key, inflight_key
 from ktsync.worker.recovery import live_sessions, read_recovery
 from ktsync.worker.stats import RedisStats
 
 SCAN_PAGE = 500
-
-__all__ = ["oldest_enqueued_at"]  # moved to ktsync.queue_age; still importable from here
 
 
 @dataclass(frozen=True)
@@ -158,13 +157,13 @@ class LimiterStatus:
 def limiter_status(client: redis.Redis, key_prefix: str, account: str, *, limits: Limits) -> LimiterStatus:
     """Read ``{p}:rl:{account}`` (tokens, ts, paused_until) and its ``:inflight`` leases; see
     ``worker/ratelimit/redis.py`` for the layout. Tokens are refilled to now, as the script does."""
-    bucket = f"{key_prefix}:rl:{account}"
+    bucket = bucket_key(key_prefix, account)
     rate, burst, max_in_flight = limits.rate, limits.burst, limits.max_in_flight
     seconds, micros = client.time()
     now_ms = seconds * 1000 + micros // 1000
     pipe = client.pipeline(transaction=False)
     pipe.hmget(bucket, "tokens", "ts", "paused_until", "factor", "factor_ts")
-    pipe.zcount(f"{bucket}:inflight", f"({now_ms}", "+inf")
+    pipe.zcount(inflight_key(key_prefix, account), f"({now_ms}", "+inf")
     (tokens_raw, ts_raw, paused_raw, factor_raw, factor_ts_raw), in_flight = pipe.execute()
     factor_ts = float(factor_ts_raw) if factor_ts_raw is not None else now_ms
     factor = recovered(float(factor_raw), (now_ms - factor_ts) / 1000) if factor_raw is not None else 1.0
@@ -206,15 +205,15 @@ def routed_queues(settings: Settings) -> list[str]:
 
 def total_status(queues: Sequence[QueueStatus], deferred: int) -> QueueStatus:
     """Every queue together: ``drained`` means nothing is left to do anywhere."""
-    waiting = [q for q in queues if q.pending]
-    known = [q for q in waiting if q.oldest_pending_age is not None]
-    oldest = max(known, key=lambda q: q.oldest_pending_age or 0.0) if known else None
-    exact = len(known) == len(waiting) and all(q.oldest_pending_age_source == "enqueued_at" for q in known)
-    age = 0.0 if not waiting else (oldest.oldest_pending_age if oldest else None)
-    source = None if oldest is None else ("enqueued_at" if exact else "first_seen")
-    return QueueStatus("all", sum(q.pending for q in queues), sum(q.in_flight for q in queues),
-                       sum(q.scheduled for q in queues), sum(q.parked for q in queues), age, deferred,
-                       source)  # fmt: skip
+    pending = sum(q.pending for q in queues)
+    age, source = _age_fields(pending, oldest([_age_of(q) for q in queues if q.pending]))
+    return QueueStatus("all", pending, sum(q.in_flight for q in queues), sum(q.scheduled for q in queues),
+                       sum(q.parked for q in queues), age, deferred, source)  # fmt: skip
+
+
+def _age_of(status: QueueStatus) -> QueueAge | None:
+    seconds, source = status.oldest_pending_age, status.oldest_pending_age_source
+    return None if seconds is None else QueueAge(seconds, exact=source == "enqueued_at")
 
 
 def overall_status(client: redis.Redis, settings: Settings, now: float) -> QueueStatus:

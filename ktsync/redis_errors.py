@@ -106,7 +106,7 @@ def describe_redis_error(url: str, exc: BaseException) -> str:
 
 
 def configured_redis_url() -> str:
-    """The Redis URL the settings name, for commands that met Redis outside ``redis_block``."""
+    """The Redis URL the settings name: for the command group, which reports every command's Redis error."""
     from ktsync.config.settings import ConfigError, load_settings
 
     try:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
 import redis
 
-from ktsync.broker import sub_queues
+from ktsync.broker import PRIORITY_STEPS, sub_queues
 
 SCAN_PAGE = 1000
 SCAN_PAGES = 100  # SCAN calls at most (about 100,000 keys): status stays fast on a big Redis
@@ -40,22 +40,17 @@ class Stranded:
         return asdict(self)
 
 
-def unprefixed(queues: Sequence[str], broker_prefix: str) -> list[tuple[str, list[str]]]:
-    """The lists to check cheaply: each queue's unprefixed name and priority lists (none without a prefix)."""
-    return [(queue, sub_queues(queue)) for queue in queues] if broker_prefix else []
-
-
 def stranded_unprefixed(client: redis.Redis, queues: Sequence[str], broker_prefix: str) -> list[Stranded]:
-    """Messages on the unprefixed names of the consumed queues, one entry per queue (0 included)."""
-    names = unprefixed(queues, broker_prefix)
-    if not names:
+    """Messages on the unprefixed names of the consumed queues (and their priority lists), one entry per
+    queue (0 included); none without a prefix."""
+    if not broker_prefix or not queues:
         return []
     pipe = client.pipeline(transaction=False)
-    for _queue, lists in names:
-        for name in lists:
+    for queue in queues:
+        for name in sub_queues(queue):
             pipe.llen(name)
     counts = iter(cast(list[int], pipe.execute()))
-    return [Stranded(queue, queue, "", sum(int(next(counts)) for _ in lists)) for queue, lists in names]
+    return [Stranded(queue, queue, "", sum(int(next(counts)) for _ in PRIORITY_STEPS)) for queue in queues]
 
 
 def split_key(key: str, queues: Sequence[str], broker_prefix: str) -> tuple[str, str] | None:
@@ -128,11 +123,8 @@ def find_stranded(
         return cheap, True
     scanned, complete = scan_stranded(client, queues, broker_prefix)
     known = {s.key for s in cheap}
-    return merge(cheap, (s for s in scanned if s.key not in known)), complete
-
-
-def merge(*groups: Iterable[Stranded]) -> list[Stranded]:
-    return sorted((s for group in groups for s in group), key=lambda s: (s.prefix, s.queue))
+    found = [*cheap, *(s for s in scanned if s.key not in known)]
+    return sorted(found, key=lambda s: (s.prefix, s.queue)), complete
 
 
 def describe(stranded: Stranded, broker_prefix: str) -> str:

@@ -17,19 +17,10 @@ from ktsync.config.settings import Settings
 from ktsync.contract import TASK_NAMES, MessageType, parse_message
 from ktsync.lanes import DEFAULT_LANE, Lane, parse_lane
 from ktsync.producers.backlog import Backpressure
+from ktsync.summary import summary
 
 PIPELINE = 500  # messages per Redis round trip
 __all__ = ["ENQUEUED_AT_HEADER", "EnqueueError", "Producer", "summary"]
-
-
-def summary(message: Mapping[str, Any]) -> str:
-    """What Flower shows as the task's arguments: which contact, never its personal data.
-
-    (Celery's default is a repr of the whole message, e-mail addresses included, and computing it
-    was a quarter of the enqueue cost.)
-    """
-    who = message.get("crm_contact_id") or message.get("klicktipp_id") or "-"
-    return f"{message.get('type', '?')} {message.get('source', '-')}/{who}"
 
 
 def _task_for(message: Mapping[str, Any], validated: bool) -> str:

@@ -159,14 +159,14 @@ def run_import(
     report: ImportReport | None = None,
 ) -> ImportReport:
     """Validate each message, enqueue the valid ones in chunks, count the rejected ones (and keep the
-    first ``keep`` with their line numbers; None keeps all).
+    first ``keep`` with their line numbers; None keeps all; a ``report`` passed in has its own ``keep``).
 
     ``room(n)`` is called before each chunk of ``n`` and may block (flow control for the bulk lane);
     lines before ``start_line`` are read but neither validated nor enqueued (resuming an import).
     Pass ``report`` to see how far an interrupted import got: ``done_through`` is the last line
     every line before which was handled, ``in_doubt`` the lines whose enqueue failed half-way."""
-    report = report if report is not None else ImportReport(keep=keep)
-    report.keep, report.start_line = keep, start_line
+    report = ImportReport(keep=keep) if report is None else report
+    report.start_line = start_line
     valid = _validated(messages, report, on_progress, start_line)
     while chunk := list(islice(valid, chunk_size)):
         if room is not None:

@@ -244,11 +244,18 @@ scalars = st.one_of(
     st.sampled_from(["contact.upsert", "contact.deleted", "klicktipp.deletion_requested", "hubspot", "a@shop.example",
                      "2026-11-22T10:00:00Z", "2026-11-22T10:00:00", "+491701234567", "1795341600"]),
 )  # fmt: skip
-values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=12,
-)
+
+
+def nested(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``leaves``, and lists and objects of them, nested."""
+    return st.recursive(
+        leaves,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        max_leaves=12,
+    )
+
+
+values = nested(scalars)
 messages = st.dictionaries(st.sampled_from(KEYS), values, max_size=len(KEYS)).map(
     lambda m: {**m, "v": 1} if m.get("v") is None and m else m
 )

@@ -10,22 +10,18 @@ arguments as received, never acknowledged away. :func:`describe` is what Flower,
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ktsync.contract import TASK_NAMES, ContractError, FieldError, MessageType
-from ktsync.contract_patterns import SOURCE_PATTERN
+from ktsync.summary import summary
 
 MESSAGE_KWARG = "message"
 RETRY_KWARGS = ("failures", "replay_of")
-INVALID_CALL = "invalid call"  # what Flower shows for a call that carries no message
-INVALID_MESSAGE = "invalid message"  # ... and for a message of no known type
+INVALID_CALL = "invalid call"  # what Flower shows for a call that carries no message (else ktsync.summary)
+_KNOWN_KWARGS = (MESSAGE_KWARG, *RETRY_KWARGS)
 _SHAPE = "send args=[message] or kwargs={'message': message}"
-# What a summary may show of an id: a plain token. Anything else (an address used as an id) shows as "-".
-_SHOWN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-_KNOWN_TYPES = frozenset(MessageType)
 
 
 class InvalidCall(ContractError):
@@ -46,13 +42,24 @@ class Call:
 
 def read_call(args: Sequence[object], kwargs: Mapping[str, object]) -> Call:
     """The call's message and bookkeeping; an invalid call keeps what was received and every problem."""
-    errors = [*_message_problems(args, kwargs), *_kwarg_problems(kwargs)]
+    errors = _problems(args, kwargs)
     if errors:
         received = {"args": as_received(list(args)), "kwargs": as_received(dict(kwargs))}
         return Call({"received": received}, problem=InvalidCall(errors))
-    message = args[0] if args else kwargs[MESSAGE_KWARG]
     failures, replay_of = kwargs.get("failures", 0), kwargs.get("replay_of")
-    return Call(_as_dict(message), _as_int(failures), replay_of if isinstance(replay_of, str) else None)
+    return Call(_message(args, kwargs), _as_int(failures), replay_of if isinstance(replay_of, str) else None)
+
+
+def _problems(args: Sequence[object], kwargs: Mapping[str, object]) -> list[FieldError]:
+    return [*_message_problems(args, kwargs), *_kwarg_problems(kwargs)]
+
+
+def _message(args: Sequence[object], kwargs: Mapping[str, object]) -> dict[str, Any]:
+    """The message of a call without problems (a JSON object: a dict as the broker delivers it, not copied)."""
+    value = args[0] if args else kwargs[MESSAGE_KWARG]
+    if isinstance(value, dict):
+        return value
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _message_problems(args: Sequence[object], kwargs: Mapping[str, object]) -> list[FieldError]:
@@ -78,11 +85,12 @@ def _object_problem(where: str, value: object) -> list[FieldError]:
 
 
 def _kwarg_problems(kwargs: Mapping[str, object]) -> list[FieldError]:
-    known = (MESSAGE_KWARG, *RETRY_KWARGS)
     errors = [
-        FieldError(f"kwargs.{name}", f"unexpected keyword argument; ktsync's tasks take {', '.join(known)}")
+        FieldError(
+            f"kwargs.{name}", f"unexpected keyword argument; ktsync's tasks take {', '.join(_KNOWN_KWARGS)}"
+        )
         for name in kwargs
-        if name not in known
+        if name not in _KNOWN_KWARGS
     ]
     failures = kwargs.get("failures", 0)
     if isinstance(failures, bool) or not isinstance(failures, int) or failures < 0:
@@ -128,31 +136,8 @@ def as_received(value: object) -> Any:
 
 def describe(args: Sequence[object], kwargs: Mapping[str, object]) -> str:
     """What task events and ``inspect`` show for a call: ``contact.upsert hubspot/501``, never its data."""
-    call = read_call(args, kwargs)
-    return INVALID_CALL if call.problem is not None else summary(call.message)
-
-
-def summary(message: Mapping[str, Any]) -> str:
-    """The message's type, source and contact id; whatever is not a plain token shows as "-"."""
-    kind = message.get("type")
-    if not isinstance(kind, str) or kind not in _KNOWN_TYPES:
-        return INVALID_MESSAGE
-    return f"{kind} {contact_ref(message)}"
-
-
-def contact_ref(data: Mapping[str, Any]) -> str:
-    """``hubspot/501``: the source and the CRM (else KlickTipp) contact id, "-" for what is not shown."""
-    source = data.get("source")
-    who = _shown_id(data.get("crm_contact_id")) or _shown_id(data.get("klicktipp_id")) or "-"
-    shown_source = source if isinstance(source, str) and re.fullmatch(SOURCE_PATTERN, source) else "-"
-    return f"{shown_source}/{who}"
-
-
-def _shown_id(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return ""
-    text = str(value)
-    return text if _SHOWN_ID.fullmatch(text) else ""
+    # Run by the consumer for every task received: no Call, no copy, nothing kept of an invalid call.
+    return INVALID_CALL if _problems(args, kwargs) else summary(_message(args, kwargs))
 
 
 def _is_json_object(text: str) -> bool:
@@ -160,10 +145,6 @@ def _is_json_object(text: str) -> bool:
         return isinstance(json.loads(text), dict)
     except ValueError:
         return False
-
-
-def _as_dict(value: object) -> dict[str, Any]:
-    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _as_int(value: object) -> int:

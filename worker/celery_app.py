@@ -20,6 +20,7 @@ from ktsync.worker.retry import RetryPolicy
 from ktsync.worker.runtime import RuntimeHolder
 from ktsync.worker.schedule import ScheduleMover, parked_step
 from ktsync.worker.tasks import NOTIFY_TASK, AppSender, register_tasks
+from ktsync.worker.ticker import thread_step
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -39,24 +40,15 @@ def _schedule_mover_step(
 
     sender = AppSender(app, settings)
 
-    class ScheduleMoverStep(bootsteps.StartStopStep):  # type: ignore[misc]
-        requires = frozenset({"celery.worker.consumer.tasks:Tasks"})
+    def mover(_consumer: Any) -> ScheduleMover:
+        runtime = holder.get()
+        steps = [
+            parked_step(runtime.schedule, sender.publish),
+            release_step(runtime.key_queues, sender.publish),
+        ]
+        return ScheduleMover(runtime.locks, steps)
 
-        def start(self, parent: Any) -> None:
-            runtime = holder.get()
-            steps = [
-                parked_step(runtime.schedule, sender.publish),
-                release_step(runtime.key_queues, sender.publish),
-            ]
-            self.mover = ScheduleMover(runtime.locks, steps)
-            self.mover.start()
-
-        def stop(self, parent: Any) -> None:
-            mover = getattr(self, "mover", None)
-            if mover is not None:
-                mover.stop()
-
-    return ScheduleMoverStep
+    return thread_step("ScheduleMoverStep", mover)
 
 
 def create_app(

@@ -20,7 +20,7 @@ from ktsync.config.settings import Settings
 from ktsync.worker.credentials import CredentialHealth, backoff
 from ktsync.worker.klicktipp.errors import AuthError, KlickTippError
 from ktsync.worker.runtime import RuntimeHolder
-from ktsync.worker.ticker import Ticker
+from ktsync.worker.ticker import Ticker, thread_step
 
 log = logging.getLogger(__name__)
 
@@ -106,27 +106,16 @@ def consumer_switch(consumer: Any, queues: Sequence[str]) -> tuple[Callable[[], 
 
 
 def credential_step(holder: RuntimeHolder, settings: Settings) -> type[bootsteps.StartStopStep]:
-    class CredentialStep(bootsteps.StartStopStep):  # type: ignore[misc]
-        requires = frozenset({"celery.worker.consumer.tasks:Tasks"})
+    def watch(consumer: Any) -> Ticker:
+        runtime = holder.get()
+        queues = settings.worker.consumed_queues
+        pause, resume = consumer_switch(consumer, queues)
+        # After a reconnect the consumer reads only the queues still selected: a paused worker
+        # restarts paused, and resumes when the credential works again.
+        selected = consumer.app.amqp.queues.consume_from or {}
+        consuming = all(queue in selected for queue in queues)
+        credential = runtime.credential
+        tick = CredentialWatch(credential.health, credential.check, pause, resume, consuming=consuming).tick
+        return Ticker("ktsync-credential-watch", tick, WATCH_INTERVAL)
 
-        def start(self, parent: Any) -> None:
-            runtime = holder.get()
-            queues = settings.worker.consumed_queues
-            pause, resume = consumer_switch(parent, queues)
-            # After a reconnect the consumer reads only the queues still selected: a paused worker
-            # restarts paused, and resumes when the credential works again.
-            selected = parent.app.amqp.queues.consume_from or {}
-            consuming = all(queue in selected for queue in queues)
-            credential = runtime.credential
-            self.watch = CredentialWatch(
-                credential.health, credential.check, pause, resume, consuming=consuming
-            )
-            self.ticker = Ticker("ktsync-credential-watch", self.watch.tick, WATCH_INTERVAL)
-            self.ticker.start()
-
-        def stop(self, parent: Any) -> None:
-            ticker = getattr(self, "ticker", None)
-            if ticker is not None:
-                ticker.stop()
-
-    return CredentialStep
+    return thread_step("CredentialStep", watch)

@@ -82,10 +82,14 @@ def refusal_key(prefix: str, credential: str) -> str:
     return f"{prefix}:credential:{credential}:refused"
 
 
+def refused_set_key(prefix: str) -> str:
+    return f"{prefix}:credentials:refused"
+
+
 class RedisCredentialHealth:
     def __init__(self, client: redis.Redis, prefix: str, credential: str) -> None:
-        self._redis, self._p, self._id = client, prefix, credential
-        self.key = refusal_key(prefix, credential)
+        self._redis, self._id = client, credential
+        self.key, self._refused_set = refusal_key(prefix, credential), refused_set_key(prefix)
 
     def refused(self) -> bool:
         return bool(self._redis.exists(self.key))
@@ -94,7 +98,7 @@ class RedisCredentialHealth:
         info = {"since": time.time(), "error": error, "host": socket.gethostname(), "next_check": None}
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self.key, json.dumps(info), nx=True, ex=REFUSED_TTL)
-        pipe.sadd(f"{self._p}:credentials:refused", self._id)
+        pipe.sadd(self._refused_set, self._id)
         created, _ = pipe.execute()
         return bool(created)
 
@@ -106,7 +110,7 @@ class RedisCredentialHealth:
     def accept(self) -> None:
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(self.key)
-        pipe.srem(f"{self._p}:credentials:refused", self._id)
+        pipe.srem(self._refused_set, self._id)
         pipe.execute()
 
 
@@ -134,10 +138,10 @@ class MemoryCredentialHealth:
 
 def refused_credentials(client: redis.Redis, prefix: str) -> list[dict[str, Any]]:
     """Every credential refused right now, with where and since when (for `ktsync status`)."""
-    ids = sorted(i.decode() for i in cast(set[bytes], client.smembers(f"{prefix}:credentials:refused")))
+    ids = sorted(i.decode() for i in cast(set[bytes], client.smembers(refused_set_key(prefix))))
     if not ids:
         return []
-    values = cast(list[bytes | None], client.mget([f"{prefix}:credential:{i}:refused" for i in ids]))
+    values = cast(list[bytes | None], client.mget([refusal_key(prefix, i) for i in ids]))
     return [{"credential": i, **json.loads(raw)} for i, raw in zip(ids, values, strict=True) if raw]
 
 

@@ -57,13 +57,12 @@ def _from_klicktipp(runtime: WorkerRuntime, event: KlickTippContactChanged) -> S
 
 
 HANDLERS: Mapping[MessageType, Handler[Any]] = {
-    MessageType.UPSERT: Handler(MessageType.UPSERT, ContactUpsert, _upsert),
-    MessageType.DELETED: Handler(MessageType.DELETED, ContactDeleted, _deleted),
-    MessageType.DELETION_REQUESTED: Handler(
-        MessageType.DELETION_REQUESTED, DeletionRequested, _deletion_requested
-    ),
-    MessageType.CHANGED: Handler(MessageType.CHANGED, ContactChanged, _fetch_and_sync),
-    MessageType.KLICKTIPP_CHANGED: Handler(
-        MessageType.KLICKTIPP_CHANGED, KlickTippContactChanged, _from_klicktipp
-    ),
+    handler.expects: handler
+    for handler in (
+        Handler(MessageType.UPSERT, ContactUpsert, _upsert),
+        Handler(MessageType.DELETED, ContactDeleted, _deleted),
+        Handler(MessageType.DELETION_REQUESTED, DeletionRequested, _deletion_requested),
+        Handler(MessageType.CHANGED, ContactChanged, _fetch_and_sync),
+        Handler(MessageType.KLICKTIPP_CHANGED, KlickTippContactChanged, _from_klicktipp),
+    )
 }

@@ -22,7 +22,7 @@ from ktsync.queue_age import SAMPLE_INTERVAL, sample_queues
 from ktsync.queue_age_store import RedisAgeBook
 from ktsync.stranded import describe, stranded_unprefixed
 from ktsync.worker.runtime import RuntimeHolder
-from ktsync.worker.ticker import Ticker
+from ktsync.worker.ticker import Ticker, thread_step
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +54,7 @@ class QueueWatch:
 def queue_age_step(holder: RuntimeHolder, settings: Settings) -> type[bootsteps.StartStopStep]:
     """A consumer bootstep: the queue watch from the consumer's start to its stop."""
 
-    class QueueAgeStep(bootsteps.StartStopStep):  # type: ignore[misc]
-        requires = frozenset({"celery.worker.consumer.tasks:Tasks"})
+    def watch(_consumer: Any) -> Ticker:
+        return Ticker("ktsync-queue-age", QueueWatch(holder.get().redis, settings).tick, SAMPLE_INTERVAL)
 
-        def start(self, parent: Any) -> None:
-            watch = QueueWatch(holder.get().redis, settings)
-            self.ticker = Ticker("ktsync-queue-age", watch.tick, SAMPLE_INTERVAL)
-            self.ticker.start()
-
-        def stop(self, parent: Any) -> None:
-            ticker = getattr(self, "ticker", None)
-            if ticker is not None:
-                ticker.stop()
-
-    return QueueAgeStep
+    return thread_step("QueueAgeStep", watch)

@@ -24,7 +24,8 @@ from celery.exceptions import InvalidTaskError
 from celery.worker.request import Request
 
 from ktsync.contract import FieldError
-from ktsync.worker.calls import INVALID_CALL, contact_ref, describe, kind_of
+from ktsync.summary import contact_ref
+from ktsync.worker.calls import INVALID_CALL, describe, kind_of
 
 HIDDEN = "(arguments hidden)"
 _LEADING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")

@@ -29,7 +29,7 @@ from ktsync.broker import ENQUEUED_AT_HEADER
 from ktsync.config.settings import Settings
 from ktsync.contract import TASK_NAMES, ContractError, Message, parse_message
 from ktsync.lanes import DEFAULT_LANE, Lane, fairness_key
-from ktsync.producers.enqueue import summary
+from ktsync.summary import summary
 from ktsync.worker.calls import read_call
 from ktsync.worker.credentials import Verdict
 from ktsync.worker.deadletter import DeadLetter
@@ -196,7 +196,7 @@ class Attempt:
         """The validated message; a ContractError (dead-lettered as invalid_message) for an invalid call."""
         if self.problem is not None:
             raise self.problem
-        return parse_message(dict(self.message))
+        return parse_message(self.message)
 
     def _later_kwargs(self, failures: int) -> dict[str, Any]:
         return {"failures": failures, **({"replay_of": self.replay_of} if self.replay_of else {})}
@@ -209,7 +209,8 @@ class Attempt:
         args = args if args is not None else (self.message,)
         kwargs = self._later_kwargs(failures)
         if delay <= self.runtime.settings.retry.max_broker_countdown:
-            described = summary(self.message) if isinstance(self.message, Mapping) else ""
+            # The summary the task's request made on receipt (see worker/request); none outside a worker.
+            described = getattr(self.task.request, "argsrepr", None) or summary(self.message)
             headers = {ENQUEUED_AT_HEADER: self.enqueued_at} if self.enqueued_at is not None else {}
             try:
                 raise self.task.retry(args=list(args), kwargs=kwargs, countdown=delay, argsrepr=described,
@@ -402,9 +403,10 @@ def _log_outcome(
 ) -> None:
     fields = message if isinstance(message, Mapping) else {}
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    calls = runtime.telemetry.calls_made()
     extra = {"task": task.name, "task_id": task.request.id, "outcome": outcome, "reason": reason or None,
              "source": fields.get("source", ""), "crm_contact_id": fields.get("crm_contact_id", ""),
-             "attempt": attempt, "calls": runtime.telemetry.calls_made(), "duration_ms": duration_ms}  # fmt: skip
+             "attempt": attempt, "calls": calls, "duration_ms": duration_ms}  # fmt: skip
     log.log(
         logging.WARNING if outcome == "dead_letter" else logging.INFO,
         "task=%s id=%s outcome=%s%s source=%s crm_contact_id=%s attempt=%d calls=%d duration_ms=%.1f",
@@ -415,7 +417,7 @@ def _log_outcome(
         fields.get("source", ""),
         fields.get("crm_contact_id", ""),
         attempt,
-        runtime.telemetry.calls_made(),
+        calls,
         duration_ms,
         extra=extra,  # top-level fields in --log-format json
     )

@@ -1,14 +1,18 @@
 """A daemon thread that runs one function every few seconds and survives its failures.
 
-The heartbeat, the reclaimer, the schedule mover and the credential watch each run in one."""
+The heartbeat, the reclaimer, the schedule mover, the credential watch and the queue-age watch each run
+in one; :func:`thread_step` runs one from a worker consumer's start to its stop."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import types
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import redis
+from celery import bootsteps
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +45,33 @@ class Ticker:
             except Exception:  # never let the thread die: log the bug, keep going
                 log.exception("%s failed", self._thread.name)
             self._stop.wait(self._interval)
+
+
+class Runner(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def thread_step(class_name: str, make: Callable[[Any], Runner]) -> type[bootsteps.StartStopStep]:
+    """A consumer bootstep (named ``class_name``) that starts ``make(consumer)`` once the consumer's
+    tasks are set up, and stops it with the consumer."""
+
+    def start(self: Any, parent: Any) -> None:
+        self.runner = make(parent)
+        self.runner.start()
+
+    def stop(self: Any, _parent: Any) -> None:
+        runner = getattr(self, "runner", None)
+        if runner is not None:
+            runner.stop()
+
+    def body(namespace: dict[str, Any]) -> None:
+        namespace.update(name=f"ktsync.{class_name}", requires=frozenset({"celery.worker.consumer.tasks:Tasks"}),
+                         start=start, stop=stop)  # fmt: skip
+
+    # new_class honours bootsteps' metaclass, which names the step after its (module-qualified) class.
+    step: type[bootsteps.StartStopStep] = types.new_class(
+        class_name, (bootsteps.StartStopStep,), exec_body=body
+    )
+    return step

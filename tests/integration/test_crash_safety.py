@@ -132,7 +132,7 @@ def test_a_contact_lock_held_by_a_killed_worker_is_released_within_seconds(
         lock = contact_lock(settings, "L1")
         wait_for(lambda: redis_client.exists(lock), timeout=30)
         (session,) = live_sessions(redis_client, settings.key_prefix)
-        registry = f"{settings.key_prefix}:session:{session['id']}:locks"
+        registry = session_locks_key(settings.key_prefix, session["id"])
         assert redis_client.hget(registry, lock) == redis_client.get(lock)  # registered with its session
 
         # When the worker is killed, a newer change of that contact comes in, and another worker runs

@@ -9,7 +9,6 @@ be queued twice (harmless: tasks are idempotent).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from ktsync.lanes import Lane
 from ktsync.producers.imports import CHUNK
 from tests.integration.fault_helpers import OwnedRedis, tune
 from tests.integration.sync_helpers import wait_for
+from tests.integration.test_import_files import queued
 
 pytestmark = pytest.mark.integration
 
@@ -56,10 +56,9 @@ def queued_ids(url: str, settings: Settings) -> list[str]:
     """The crm_contact_id of every message waiting in the live queue."""
     client = redis.Redis.from_url(url)
     try:
-        raw = client.lrange(settings.broker_prefix + settings.worker.lane_queue(Lane.LIVE), 0, -1)
+        return [message["crm_contact_id"] for message in queued(client, settings, Lane.LIVE)]
     finally:
         client.close()
-    return [json.loads(base64.b64decode(json.loads(item)["body"]))[0][0]["crm_contact_id"] for item in raw]
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.Popen[str]:

@@ -22,15 +22,15 @@ import redis
 from celery import Celery
 
 from fake_klicktipp.testing import FakeControl
-from ktsync.broker import deferred_by_lane
+from ktsync.broker import deferred_by_lane, key_queue
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.lanes import Lane, fairness_key
 from ktsync.producers import Producer
 from ktsync.producers.backlog import bulk_backlog
 from ktsync.queues import limiter_status
 from ktsync.worker.lanemetrics import read_latency
 from ktsync.worker.runtime import account_key, limits
-from tests.integration.fault_helpers import batch, reasons, tune
+from tests.integration.fault_helpers import batch, reasons, tune, unacked_key
 from tests.integration.sync_helpers import Outcomes, Stores, upsert, wait_for
 
 pytestmark = pytest.mark.integration
@@ -108,10 +108,7 @@ def test_a_bulk_backlog_whose_budget_is_spent_holds_no_worker_slot(
             bulk.enqueue_many(batch(30, name="spent"))
 
         # Then the workers put it aside in its key queue instead of holding their slots with it
-        queue, unacked = (
-            settings.broker_prefix + settings.worker.lane_queue(Lane.BULK),
-            settings.broker_prefix + "unacked",
-        )
+        queue, unacked = settings.broker_prefix + settings.worker.lane_queue(Lane.BULK), unacked_key(settings)
         wait_for(lambda: redis_client.llen(queue) == 0, timeout=30)
         time.sleep(0.5)  # the last ones taken from the queue are being put aside
         assert deferred_by_lane(redis_client, settings.key_prefix)[Lane.BULK] >= 25
@@ -234,7 +231,7 @@ def test_retry_after_of_a_day_pauses_the_account_no_longer_than_max_pause_at_the
     wait_for(lambda: deferred_by_lane(redis_client, settings.key_prefix)[Lane.LIVE] == 1, timeout=15)
     state = limiter_status(redis_client, settings.key_prefix, account_key(env), limits=limits(settings))
     assert 250 < state.paused_for <= 300, state
-    key = f"{settings.key_prefix}:kq:{account_key(env)}:live"
+    key = key_queue(settings.key_prefix, fairness_key(account_key(env), Lane.LIVE))
     [(_, release)] = redis_client.zrange(key, 0, 0, withscores=True)
     assert release / 1000 - time.time() <= 300 + 2
     # And the value KlickTipp asked for is logged as a warning

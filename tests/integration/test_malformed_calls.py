@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,25 +64,30 @@ def publish(
         )
 
 
-def settled_letter(
-    client: redis.Redis, settings: Settings, stores: Stores, outcomes: Outcomes, letter_id: str | None = None
-) -> DeadLetter:
-    """The one dead letter, once nothing is left queued or unacknowledged; it was counted, nothing else ran."""
+@pytest.fixture
+def settled(
+    redis_client: redis.Redis, settings: Settings, stores: Stores, outcomes: Outcomes
+) -> Callable[..., DeadLetter]:
+    """Waits for the one dead letter (under ``letter_id``, when given), once nothing is left queued or
+    unacknowledged; it was counted, nothing else ran."""
 
-    def settled() -> list[DeadLetter] | None:
+    def idle_letters() -> list[DeadLetter] | None:
         letters = stores.dead_letters.list()
-        idle = pending(client, settings) == 0 and client.hlen(unacked_key(settings)) == 0
+        idle = pending(redis_client, settings) == 0 and redis_client.hlen(unacked_key(settings)) == 0
         return letters if letters and idle else None
 
-    letters = wait_for(settled)
-    assert len(letters) == 1, letters
-    letter: DeadLetter = letters[0]
-    if letter_id is not None:
-        assert letter.id == letter_id
-    counts = outcomes.snapshot()
-    assert counts["dead_lettered"] == 1, counts
-    assert outcomes.finished() == 1, counts
-    return letter
+    def settled_letter(letter_id: str | None = None) -> DeadLetter:
+        letters = wait_for(idle_letters)
+        assert len(letters) == 1, letters
+        letter: DeadLetter = letters[0]
+        if letter_id is not None:
+            assert letter.id == letter_id
+        counts = outcomes.snapshot()
+        assert counts["dead_lettered"] == 1, counts
+        assert outcomes.finished() == 1, counts
+        return letter
+
+    return settled_letter
 
 
 CALLS: dict[str, tuple[dict[str, Any], str]] = {
@@ -123,9 +128,7 @@ def test_a_malformed_call_is_dead_lettered_with_its_arguments_as_received(
     fake: FakeControl,
     plain_celery: Celery,
     settings: Settings,
-    redis_client: redis.Redis,
-    stores: Stores,
-    outcomes: Outcomes,
+    settled: Callable[..., DeadLetter],
     call: dict[str, Any],
     reason: str,
 ) -> None:
@@ -134,7 +137,7 @@ def test_a_malformed_call_is_dead_lettered_with_its_arguments_as_received(
     task_id = send(plain_celery, settings, **call)
 
     # Then the call is an invalid_message dead letter, the reason naming the argument, the arguments kept
-    letter = settled_letter(redis_client, settings, stores, outcomes, task_id)
+    letter = settled(task_id)
     assert (letter.reason, letter.task) == ("invalid_message", UPSERT_TASK)
     assert reason in letter.error["message"], letter.error
     assert letter.error["type"] == "InvalidCall"
@@ -148,9 +151,7 @@ def test_a_message_sent_to_another_types_task_is_an_invalid_message_not_unexpect
     fake: FakeControl,
     plain_celery: Celery,
     settings: Settings,
-    redis_client: redis.Redis,
-    stores: Stores,
-    outcomes: Outcomes,
+    settled: Callable[..., DeadLetter],
 ) -> None:
     # Given a valid contact.deleted message
     message = deleted("501", EMAIL, at=1_795_341_700)
@@ -159,7 +160,7 @@ def test_a_message_sent_to_another_types_task_is_an_invalid_message_not_unexpect
     task_id = send(plain_celery, settings, args=[message])
 
     # Then it is dead-lettered as invalid_message, saying where it belongs; nothing was deleted
-    letter = settled_letter(redis_client, settings, stores, outcomes, task_id)
+    letter = settled(task_id)
     assert letter.reason == "invalid_message"
     assert letter.error["message"] == (
         "type: contact.deleted sent to ktsync.sync_contact, the task for contact.upsert; "
@@ -189,13 +190,11 @@ def test_an_invalid_call_is_never_replayed(
     fake: FakeControl,
     plain_celery: Celery,
     settings: Settings,
-    redis_client: redis.Redis,
-    stores: Stores,
-    outcomes: Outcomes,
+    settled: Callable[..., DeadLetter],
 ) -> None:
     # Given a dead-lettered call that carried the message as a JSON string
     send(plain_celery, settings, args=[json.dumps(MESSAGE)])
-    letter = settled_letter(redis_client, settings, stores, outcomes)
+    letter = settled()
 
     # When an operator replays it
     sender = Recorder()
@@ -267,9 +266,7 @@ def test_a_broker_message_no_task_can_run_is_dead_lettered_with_its_raw_body(
     worker: Celery,
     fake: FakeControl,
     settings: Settings,
-    redis_client: redis.Redis,
-    stores: Stores,
-    outcomes: Outcomes,
+    settled: Callable[..., DeadLetter],
     body: bytes,
     content_type: str,
     headers: dict[str, Any],
@@ -280,7 +277,7 @@ def test_a_broker_message_no_task_can_run_is_dead_lettered_with_its_raw_body(
     publish(worker, settings, body, content_type=content_type, headers=headers)
 
     # Then it is an invalid_message dead letter (under its task id, when it has one) with the body as received
-    letter = settled_letter(redis_client, settings, stores, outcomes, headers.get("id"))
+    letter = settled(headers.get("id"))
     assert letter.reason == "invalid_message"
     assert reason in letter.error["message"], letter.error
     received = letter.message["received"]

@@ -9,6 +9,7 @@ Each test ends by reading every key of its own prefix: none may still hold the p
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -84,9 +85,49 @@ def count(outcomes: Outcomes, name: str) -> int:
     return outcomes.snapshot()[name]
 
 
-def a_synced_contact_with_a_history(producer: Producer, outcomes: Outcomes, stores: Stores) -> str:
+@dataclass(frozen=True)
+class Erika:
+    """hubspot/501 with a history (see the fixture): its KlickTipp id, when the history ended, and
+    what the checks after the erasure read."""
+
+    klicktipp_id: str
+    history_end: float
+    client: redis.Redis
+    settings: Settings
+    fake: Any
+    stores: Stores
+
+    def then_only_a_tombstone_remains(self) -> None:
+        assert contacts_with(self.fake, email=ERIKA) == []
+        assert holding(self.client, self.settings.key_prefix, ERIKA) == []
+        tombstone = self.stores.state.get(SOURCE, "501")
+        assert tombstone is not None
+        kt_id = self.klicktipp_id
+        assert (tombstone.email, tombstone.klicktipp_id, tombstone.tags) == (None, kt_id, frozenset())
+        assert tombstone.erased_at is not None
+        assert tombstone.erasure_requested_at is not None
+        # the history went; what arrived since (a redelivery, or a task that ran beside the erasure and
+        # recorded its steps after it) is recorded again, in ids and times (no address: checked above)
+        later = read_timeline(self.client, self.settings.key_prefix, SOURCE, "501")
+        assert all(entry["at"] >= self.history_end for entry in later), later
+        assert self.stores.review.list() == []
+        assert not [d for d in self.stores.dead_letters.list() if d.message.get("crm_contact_id") == "501"]
+        [erased] = self.stores.outbound_of(ERASED)
+        assert (erased["source"], erased["crm_contact_id"], erased["klicktipp_id"]) == (SOURCE, "501", kt_id)
+
+
+@pytest.fixture
+def erika(
+    worker: Celery,
+    settings: Settings,
+    producer: Producer,
+    outcomes: Outcomes,
+    stores: Stores,
+    fake: Any,
+    redis_client: redis.Redis,
+) -> Erika:
     """Given: hubspot/501 synced (state, timeline, outbound entry), then a change of it dead-lettered
-    (a date KlickTipp cannot take), and a KlickTipp deletion request kept for review. Its KlickTipp id."""
+    (a date KlickTipp cannot take), and a KlickTipp deletion request kept for review."""
     producer.enqueue(upsert("501", ERIKA, firstname="Erika", lifecyclestage="customer"))
     wait_for(lambda: count(outcomes, "synced") == 1)
     producer.enqueue(upsert("501", ERIKA, at=T0 + 10, date_of_birth="not a date"))
@@ -98,45 +139,17 @@ def a_synced_contact_with_a_history(producer: Producer, outcomes: Outcomes, stor
     wait_for(lambda: count(outcomes, "review") == 1)
     assert stores.review.list()
     assert stores.dead_letters.count() == 1
-    return record.klicktipp_id
-
-
-def then_only_a_tombstone_remains(
-    client: redis.Redis, settings: Settings, fake: Any, stores: Stores, klicktipp_id: str, history_end: float
-) -> None:
-    assert contacts_with(fake, email=ERIKA) == []
-    assert holding(client, settings.key_prefix, ERIKA) == []
-    tombstone = stores.state.get(SOURCE, "501")
-    assert tombstone is not None
-    assert (tombstone.email, tombstone.klicktipp_id, tombstone.tags) == (None, klicktipp_id, frozenset())
-    assert tombstone.erased_at is not None
-    assert tombstone.erasure_requested_at is not None
-    # the history went; what arrived since (a redelivery, or a task that ran beside the erasure and
-    # recorded its steps after it) is recorded again, in ids and times (no address: checked above)
-    later = read_timeline(client, settings.key_prefix, SOURCE, "501")
-    assert all(entry["at"] >= history_end for entry in later), later
-    assert stores.review.list() == []
-    assert [d.id for d in stores.dead_letters.list() if d.message.get("crm_contact_id") == "501"] == []
-    [erased] = stores.outbound_of(ERASED)
-    assert (erased["source"], erased["crm_contact_id"], erased["klicktipp_id"]) == (
-        SOURCE,
-        "501",
-        klicktipp_id,
-    )
+    return Erika(record.klicktipp_id, time.time(), redis_client, settings, fake, stores)
 
 
 def test_a_signed_hubspot_privacy_deletion_erases_the_contact_everywhere(
-    worker: Celery,
+    hubspot: FakeCrmControl,  # first: it resets the fake CRM before the given
+    erika: Erika,
     settings: Settings,
-    producer: Producer,
     outcomes: Outcomes,
     stores: Stores,
-    fake: Any,
     redis_client: redis.Redis,
-    hubspot: FakeCrmControl,
 ) -> None:
-    klicktipp_id = a_synced_contact_with_a_history(producer, outcomes, stores)
-    history_end = time.time()
     assert holding(redis_client, settings.key_prefix, ERIKA)  # the history does hold the address
 
     # When HubSpot delivers a signed batch: a property change of 501 and, later, its privacy deletion
@@ -155,7 +168,7 @@ def test_a_signed_hubspot_privacy_deletion_erases_the_contact_everywhere(
     wait_for(lambda: count(outcomes, "deleted_privacy") == 1)
     wait_for(lambda: count(outcomes, "synced") == 2 or count(outcomes, "stale") == 1)
     assert count(outcomes, "dead_lettered") == 1
-    then_only_a_tombstone_remains(redis_client, settings, fake, stores, klicktipp_id, history_end)
+    erika.then_only_a_tombstone_remains()
     tombstone = stores.state.get(SOURCE, "501")
     assert tombstone is not None
     assert tombstone.erased_by == "privacy deletion (event 42)"
@@ -163,16 +176,8 @@ def test_a_signed_hubspot_privacy_deletion_erases_the_contact_everywhere(
 
 
 def test_a_contact_deleted_with_privacy_erases_whatever_the_deletion_policy(
-    worker: Celery,
-    settings: Settings,
-    producer: Producer,
-    outcomes: Outcomes,
-    stores: Stores,
-    fake: Any,
-    redis_client: redis.Redis,
+    erika: Erika, settings: Settings, producer: Producer, outcomes: Outcomes, stores: Stores, fake: Any
 ) -> None:
-    klicktipp_id = a_synced_contact_with_a_history(producer, outcomes, stores)
-    history_end = time.time()
     assert settings.source(SOURCE).deletion_policy == "untag"  # an ordinary deletion would keep the contact
 
     # When a producer asks for the privacy deletion (the Python API), and it is delivered twice
@@ -182,7 +187,7 @@ def test_a_contact_deleted_with_privacy_erases_whatever_the_deletion_policy(
     wait_for(lambda: count(outcomes, "duplicate") == 1)
 
     # Then the contact is gone and only its tombstone remains
-    then_only_a_tombstone_remains(redis_client, settings, fake, stores, klicktipp_id, history_end)
+    erika.then_only_a_tombstone_remains()
 
     # And a stale retry of an older change does not bring the data back, a new subscription does
     producer.enqueue(upsert("501", ERIKA, at=T0 + 25, firstname="Erika"))
@@ -201,7 +206,7 @@ def cli(env: dict[str, str], *args: str, answer: str = "") -> Any:
 
 
 def test_an_operator_forgets_a_contact_and_show_finds_one_that_only_failed(
-    worker: Celery,
+    erika: Erika,
     env: dict[str, str],
     settings: Settings,
     producer: Producer,
@@ -210,9 +215,7 @@ def test_an_operator_forgets_a_contact_and_show_finds_one_that_only_failed(
     fake: Any,
     redis_client: redis.Redis,
 ) -> None:
-    klicktipp_id = a_synced_contact_with_a_history(producer, outcomes, stores)
-    history_end = time.time()
-    # and hubspot/601, which only failed so far: a dead letter and a timeline, no state
+    # Given Erika, and hubspot/601, which only failed so far: a dead letter and a timeline, no state
     producer.enqueue(upsert("601", "only.failed@shop.example", date_of_birth="never"))
     wait_for(lambda: count(outcomes, "dead_lettered") == 2)
 
@@ -237,8 +240,8 @@ def test_an_operator_forgets_a_contact_and_show_finds_one_that_only_failed(
     assert done.exit_code == 0, done.output
     assert ERIKA not in done.output.lower()
     assert "tombstones hubspot/501" in done.output
-    assert f"deleted {klicktipp_id}" in done.output
-    then_only_a_tombstone_remains(redis_client, settings, fake, stores, klicktipp_id, history_end)
+    assert f"deleted {erika.klicktipp_id}" in done.output
+    erika.then_only_a_tombstone_remains()
     tombstone = stores.state.get(SOURCE, "501")
     assert tombstone is not None
     assert tombstone.erased_by == "operator (ktsync contact forget)"

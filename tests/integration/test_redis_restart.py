@@ -12,7 +12,9 @@ lock whose release failed while Redis was away is released as soon as it is back
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import redis
@@ -52,12 +54,28 @@ def restart_env(env: dict[str, str], owned_server: OwnedRedis) -> dict[str, str]
     return {**env, "KTSYNC_REDIS_URL": owned_server.url}  # wins over a KTSYNC_REDIS_URL the suite runs with
 
 
-def test_a_worker_reconnects_after_redis_restarts_and_every_enqueued_contact_is_synced_once(
-    restart_env: dict[str, str], owned_server: OwnedRedis, fake: FakeControl, tmp_path: Path
-) -> None:
-    settings: Settings = load_settings(restart_env)
+class Owned(NamedTuple):
+    settings: Settings
+    client: redis.Redis
+    outcomes: Outcomes
+    stores: Stores
+
+
+@pytest.fixture
+def owned(restart_env: dict[str, str], owned_server: OwnedRedis) -> Iterator[Owned]:
+    """The test's settings, a client of the Redis it owns, and what the workers leave in it."""
+    settings = load_settings(restart_env)
     client = redis.Redis.from_url(owned_server.url)
-    outcomes, stores = Outcomes(client, settings), Stores(client, settings)
+    try:
+        yield Owned(settings, client, Outcomes(client, settings), Stores(client, settings))
+    finally:
+        client.close()
+
+
+def test_a_worker_reconnects_after_redis_restarts_and_every_enqueued_contact_is_synced_once(
+    restart_env: dict[str, str], owned_server: OwnedRedis, owned: Owned, fake: FakeControl, tmp_path: Path
+) -> None:
+    settings, client, outcomes, stores = owned
     first, second = batch(HALF), batch(HALF, start=HALF)
     fake.faults(latency_ms=30)  # slow enough that the restart comes in the middle of the first half
     with worker_process(restart_env, tmp_path / "worker.log", "--pool=threads", "--concurrency=4") as worker:
@@ -81,15 +99,12 @@ def test_a_worker_reconnects_after_redis_restarts_and_every_enqueued_contact_is_
     # And every contact is in KlickTipp exactly once, with its tags; nothing is dead-lettered
     assert_each_synced_once(fake, first + second)
     assert stores.dead_letters.count() == 0, reasons(stores.dead_letters)
-    client.close()
 
 
 def test_tasks_cut_off_by_a_redis_outage_run_again_within_seconds_and_leave_no_lock_behind(
-    restart_env: dict[str, str], owned_server: OwnedRedis, fake: FakeControl, tmp_path: Path
+    restart_env: dict[str, str], owned_server: OwnedRedis, owned: Owned, fake: FakeControl, tmp_path: Path
 ) -> None:
-    settings: Settings = load_settings(restart_env)
-    client = redis.Redis.from_url(owned_server.url)
-    outcomes, stores = Outcomes(client, settings), Stores(client, settings)
+    settings, client, outcomes, stores = owned
     messages = batch(4)
     with worker_process(restart_env, tmp_path / "worker.log", "--pool=threads", "--concurrency=4") as worker:
         worker.wait_ready()
@@ -114,4 +129,3 @@ def test_tasks_cut_off_by_a_redis_outage_run_again_within_seconds_and_leave_no_l
     assert_each_synced_once(fake, messages)
     assert stores.dead_letters.count() == 0, reasons(stores.dead_letters)
     assert not list(client.scan_iter(match=f"{settings.key_prefix}:lock:contact:*"))
-    client.close()

@@ -15,7 +15,7 @@ import pytest
 import redis
 from celery import Celery
 
-from ktsync.broker import ENQUEUED_AT_HEADER, sub_queues
+from ktsync.broker import ENQUEUED_AT_HEADER, sub_queue
 from ktsync.config.settings import Settings
 from ktsync.queue_age import (
     MAX_CHECKPOINTS,
@@ -62,7 +62,7 @@ class Broker:
     checkpoints: Callable[[], int]
 
     def push(self, raw: bytes, step: int = 0) -> None:
-        self.push_raw(sub_queues(QUEUE)[[0, 3, 6, 9].index(step)], raw)
+        self.push_raw(sub_queue(QUEUE, step), raw)
 
     def pop(self) -> bytes | None:
         return self.pop_raw(QUEUE)

@@ -13,7 +13,7 @@ from ktsync.contract import (
     parse_message,
     parse_timestamp,
 )
-from tests.contract_cases import ACCEPTED, REJECTED, SCHEMA_GAPS, UPSERT, upsert
+from tests.contract_cases import ACCEPTED, DELETED, DELETION_REQUESTED, REJECTED, SCHEMA_GAPS, UPSERT, upsert
 
 
 def reasons(exc: pytest.ExceptionInfo[ContractError]) -> dict[str, str]:
@@ -22,23 +22,8 @@ def reasons(exc: pytest.ExceptionInfo[ContractError]) -> dict[str, str]:
 
 def test_the_readme_example_of_each_type_is_accepted() -> None:
     contact = parse_message(UPSERT)
-    deleted = parse_message(
-        {
-            "v": 1,
-            "type": "contact.deleted",
-            "source": "hubspot",
-            "crm_contact_id": "501",
-            "occurred_at": 1795341600,
-        }
-    )
-    request = parse_message(
-        {
-            "v": 1,
-            "type": "klicktipp.deletion_requested",
-            "email": "a@shop.example",
-            "occurred_at": 1795341600000,
-        }
-    )
+    deleted = parse_message(DELETED)
+    request = parse_message(DELETION_REQUESTED)
 
     assert isinstance(contact, ContactUpsert)
     assert contact.crm_contact_id == "501"

@@ -33,6 +33,7 @@ from tests.contract_cases import (
     SCHEMA_GAPS,
     changed,
     near_valid,
+    nested,
 )
 
 COMMITTED = Path(__file__).parents[2] / "producers" / SCHEMA_FILE
@@ -111,11 +112,7 @@ json_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=40), st.sampled_from([value for value in EDGE_VALUES if not isinstance(value, dict | list)]),
 )  # fmt: skip
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=12,
-)
+json_values = nested(json_scalars)
 json_messages = st.dictionaries(st.sampled_from(KEYS), json_values, max_size=len(KEYS))
 near_valid_pairs = st.builds(
     lambda base, first, second: changed(base, **dict([first, second])),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import redis
 
 from ktsync.worker.credential_step import CredentialWatch
@@ -17,16 +16,12 @@ from ktsync.worker.credentials import (
     refused_credentials,
 )
 from ktsync.worker.klicktipp.errors import AuthError, TransportError
+from tests.unit.twins import twin
 
 REFUSED = AuthError("refused", operation="api.subscriber.update", status=401)
 
 
-@pytest.fixture(params=["memory", "redis"])
-def health(request: pytest.FixtureRequest, namespace: str) -> CredentialHealth:
-    if request.param == "memory":
-        return MemoryCredentialHealth()
-    client: redis.Redis = request.getfixturevalue("redis_client")
-    return RedisCredentialHealth(client, namespace, "cred1")
+health = twin(MemoryCredentialHealth, lambda client, prefix: RedisCredentialHealth(client, prefix, "cred1"))
 
 
 def test_a_credential_is_told_apart_by_its_secret_and_never_shows_it() -> None:

@@ -21,18 +21,14 @@ from ktsync.worker.ratelimit import (
     limiter_gate,
 )
 from ktsync.worker.ratelimit.gate import CallContext, pause_on_429
+from tests.unit.twins import twin
 
 
 def patient(seconds: float, lane: Lane = Lane.LIVE, *, followup: bool = False) -> Callable[[], CallContext]:
     return lambda: CallContext(lane, followup, seconds)
 
 
-@pytest.fixture(params=["memory", "redis"])
-def limiter(request: pytest.FixtureRequest, namespace: str) -> RateLimiter:
-    if request.param == "memory":
-        return MemoryRateLimiter()
-    client: redis.Redis = request.getfixturevalue("redis_client")
-    return RedisRateLimiter(client, namespace)
+limiter = twin(MemoryRateLimiter, RedisRateLimiter)
 
 
 def test_a_full_bucket_grants_the_burst_then_asks_to_wait_one_interval(limiter: RateLimiter) -> None:

@@ -11,18 +11,10 @@ from ktsync.contract import TASK_NAMES, MessageType
 from ktsync.producers.replay import NOTIFY_TASK, Refetch, replay
 from ktsync.worker.deadletter import DeadLetter
 from ktsync.worker.reconcile import NoCrmApi, crm_api_sources, no_crm_api, resync_origin
+from tests.unit.test_reconcile import RecordingSender
 
 NOW = 1_800_000_000.0
 UPSERT, CHANGED = TASK_NAMES[MessageType.UPSERT], TASK_NAMES[MessageType.CHANGED]
-
-
-class RecordingSender:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, list[Any], dict[str, Any]]] = []
-
-    def send(self, task: str, args: list[Any], kwargs: dict[str, Any], task_id: str) -> str:
-        self.sent.append((task, args, kwargs))
-        return f"task-{len(self.sent)}"
 
 
 def letter(letter_id: str, message: dict[str, Any], task: str = UPSERT) -> DeadLetter:

@@ -20,14 +20,9 @@ from ktsync.worker.schedule import (
     move_due,
     parked_step,
 )
+from tests.unit.twins import twin
 
-
-@pytest.fixture(params=["memory", "redis"])
-def schedule(request: pytest.FixtureRequest, namespace: str) -> Schedule:
-    if request.param == "memory":
-        return MemorySchedule()
-    client: redis.Redis = request.getfixturevalue("redis_client")
-    return RedisSchedule(client, namespace)
+schedule = twin(MemorySchedule, RedisSchedule)
 
 
 @pytest.fixture(params=["memory", "redis"])

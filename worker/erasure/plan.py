@@ -73,13 +73,18 @@ class Subject:
         )
 
 
+def contact_of(record: Record) -> Contact | None:
+    """The CRM contact a record names, if it names one."""
+    source, crm_contact_id = record.get("source"), record.get("crm_contact_id")
+    return (str(source), str(crm_contact_id)) if source and crm_contact_id else None
+
+
 def identity(record: Record) -> Subject:
     """Whom a record speaks of."""
-    source, crm_contact_id = record.get("source"), record.get("crm_contact_id")
-    contacts = [(str(source), str(crm_contact_id))] if source and crm_contact_id else []
+    contact = contact_of(record)
     kt_id = record.get("klicktipp_id")
     return Subject.of(
-        contacts=contacts,
+        contacts=[contact] if contact else [],
         emails=[record.get("email")],
         klicktipp_ids=[str(kt_id)] if isinstance(kt_id, str | int) and not isinstance(kt_id, bool) else [],
     )

@@ -118,6 +118,15 @@ return until_ms
 """
 
 
+def bucket_key(prefix: str, account: str) -> str:
+    return f"{prefix}:rl:{account}"
+
+
+def inflight_key(prefix: str, account: str) -> str:
+    """The account's in-flight slots (crash recovery drops a dead worker's, see ``ktsync.worker.recovery``)."""
+    return f"{bucket_key(prefix, account)}:inflight"
+
+
 class RedisRateLimiter:
     """``live_queue``: the broker list of the live lane (with the broker prefix); messages waiting
     there count as live work waiting."""
@@ -130,7 +139,7 @@ class RedisRateLimiter:
         self._pause = client.register_script(PAUSE_LUA)
 
     def _keys(self, account: str) -> list[str]:
-        return [f"{self._p}:rl:{account}", f"{self._p}:rl:{account}:inflight"]
+        return [bucket_key(self._p, account), inflight_key(self._p, account)]
 
     def acquire(
         self, account: str, limits: Limits, token: str, *, lane: Lane = Lane.LIVE, followup: bool = False

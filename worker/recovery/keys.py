@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from ktsync.broker import UNACKED_KEY
 from ktsync.config.settings import Settings
 from ktsync.worker.locks import session_locks_key
+from ktsync.worker.ratelimit.redis import inflight_key
 
 RECLAIM_LOCK = "recovery"  # a lock name, under {p}:lock:
 SESSION_TTL = 24 * 3600  # seconds a session's held set and lock registry outlive its last beat
@@ -69,7 +70,7 @@ class Keys:
         return f"{self.prefix}:metrics:recovery"
 
     def inflight(self, account: str) -> str:
-        return f"{self.prefix}:rl:{account}:inflight"
+        return inflight_key(self.prefix, account)
 
     @property
     def unacked(self) -> str:

@@ -49,23 +49,16 @@ class ContactState:
             subscription=self.subscription,
             updated_at=now,
             deleted_at=now,
-            erasure_requested_at=self.erasure_requested_at,
-            erased_at=self.erased_at,
-            erased_by=self.erased_by,
-        )
+        ).with_erasure_of(self)
 
     def erased(self, *, requested_at: float, now: float, by: str) -> ContactState:
         """The tombstone of a privacy deletion: ids and times only, not even the subscription status.
 
         Events that happened before the request are stale against it (``occurred_at``); a later one (a
         new subscription through the CRM) is applied."""
-        return ContactState(
-            source=self.source,
-            crm_contact_id=self.crm_contact_id,
-            klicktipp_id=self.klicktipp_id,
-            occurred_at=max(requested_at, self.occurred_at),
-            updated_at=now,
-            deleted_at=now,
+        return replace(
+            self.tombstone(occurred_at=requested_at, now=now),
+            subscription="unknown",  # the default: not even the status is kept
             erasure_requested_at=requested_at,
             erased_at=now,
             erased_by=by,
