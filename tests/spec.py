@@ -3,3 +3,4 @@
 from pathlib import Path
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "klicktipp" / "management-api.openapi.json"
+API_DOC_PATH = Path(__file__).resolve().parents[2] / "shared" / "KLICKTIPP_API.md"

@@ -34,7 +34,13 @@ from typing import Any, Protocol, cast
 
 import redis
 
-from ktsync.worker.klicktipp.auth import ENV_CUSTOMER_KEY, ENV_DEVELOPER_KEY, ENV_PASSWORD, ENV_USERNAME
+from ktsync.worker.klicktipp.auth import (
+    ENV_CUSTOMER_KEY,
+    ENV_DEVELOPER_KEY,
+    ENV_PASSWORD,
+    ENV_USERNAME,
+    normalized_developer_key,
+)
 from ktsync.worker.klicktipp.client import KlickTippClient
 from ktsync.worker.klicktipp.errors import AuthError, KlickTippError
 
@@ -45,7 +51,9 @@ FINGERPRINT_ROUNDS = 100_000  # PBKDF2 rounds: the id must not help anyone guess
 def credential_id(env: Mapping[str, str]) -> str:
     """A stable id of the credential in ``env`` (username plus password, or plus partner keys)."""
     username = env.get(ENV_USERNAME, "").strip().lower()
-    secret = "\0".join(env.get(name, "") for name in (ENV_PASSWORD, ENV_DEVELOPER_KEY, ENV_CUSTOMER_KEY))
+    # The keys as the client sends them: the same key pasted differently is the same credential.
+    keys = normalized_developer_key(env.get(ENV_DEVELOPER_KEY, "")), env.get(ENV_CUSTOMER_KEY, "").strip()
+    secret = "\0".join((env.get(ENV_PASSWORD, ""), *keys))
     digest = hashlib.pbkdf2_hmac(
         "sha256", secret.encode(), f"ktsync-credential:{username}".encode(), FINGERPRINT_ROUNDS
     )

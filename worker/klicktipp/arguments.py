@@ -16,21 +16,30 @@ _FIELD_PREFIX: Final = re.compile(r"^field(?=[0-9A-Z])")
 
 
 def ident(value: Id, what: str) -> str:
-    """Any non-empty ID, as ``str`` (subscriber IDs may also be a "Contact Key" hash)."""
+    """Any non-empty ID, as ``str`` (subscriber IDs may also be a "Contact Key" hash); a number below 1
+    is refused: KlickTipp's IDs start at 1 and its PHP connector reads a falsy ``listid`` as none,
+    which runs the account's default double opt-in (KLICKTIPP_API.md §3.1)."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"{what} must be a string or an integer")
     result = str(value).strip()
     if not result:
         raise ValueError(f"{what} must not be empty")
+    if _is_number(result) and int(result) < 1:
+        raise ValueError(f"{what} must be 1 or more, not {result} (KlickTipp may read it as 'none')")
     return result
 
 
 def numeric_id(value: Id, what: str) -> int:
-    """Tag and list IDs: integers in the spec's request bodies and paths."""
+    """Tag and list IDs: integers of 1 or more in the spec's request bodies and paths."""
     result = ident(value, what)
     if not (result.isascii() and result.isdecimal()):
         raise ValueError(f"{what} must be numeric")
     return int(result)
+
+
+def _is_number(text: str) -> bool:
+    digits = text[1:] if text[:1] in "+-" else text
+    return digits.isascii() and digits.isdecimal()
 
 
 def subscriber_path(subscriber_id: Id) -> str:

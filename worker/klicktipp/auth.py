@@ -127,8 +127,18 @@ class SessionAuth:
         return session, account
 
 
+def normalized_developer_key(developer_key: str) -> str:
+    """As KlickTipp's own client does (klicktipp-mcp ``auth.js``): every whitespace character removed,
+    inner ones too (a key pasted in groups or across lines), and lower-cased."""
+    return "".join(developer_key.split()).lower()
+
+
 def partner_signature(developer_key: str, customer_key: str) -> str:
-    """``X-Ci``: base64(HMAC-SHA256(key=hex-decoded developer key, msg=customer key) || customer key)."""
+    """``X-Ci``: base64(HMAC-SHA256(key=hex-decoded developer key, msg=customer key) || customer key).
+
+    The developer key is normalised first (``normalized_developer_key``); the customer key is used
+    as given (callers trim it)."""
+    developer_key = normalized_developer_key(developer_key)
     if not _HEX.fullmatch(developer_key):
         raise ConfigError("the developer key must be an even-length hex string")
     customer = customer_key.encode("utf-8")

@@ -1,32 +1,41 @@
 """Turn an error answer or a transport exception into the right ``KlickTippError`` (pure functions).
 
-Rules, in order (KLICKTIPP_API.md §4):
+Rules, in order (KLICKTIPP_API.md §4, §11):
 
 1. 2xx handed in here means the body had the wrong shape: ``MalformedResponse``.
-2. 5xx and 429 are decided by the status alone: it is all the retry decision needs, and proxies put
-   HTML there. 401 and 403 are ``AuthError`` (so session auth logs in again) unless the body carries a
-   known numeric ``error``: KlickTipp also sends business errors with them (``401 {"error":32}``).
-3. Otherwise a numeric body (``{"error":N,"code":M}``, also embedded in a string, "regex the first {…}")
-   or a field-validation object is classified by the code tables below; code 7 depends on the operation.
-4. Otherwise the status decides: 400, 404, 405, 406 (string arrays, English or German: a plain
-   ``Rejected`` that keeps the messages), 409; other statuses are ``UnexpectedStatus``.
-5. A non-empty body that is not JSON (or JSON of no error shape) is ``MalformedResponse``.
+2. The status alone decides 5xx, 429 and 404 (proxies put HTML there; KlickTipp answers a search
+   miss with the raw, not-JSON ``[Diesen Kontakt gibt es nicht.]``, an unknown contact with an empty
+   body: all "not found").
+3. A numeric code (``{"error":N,"code":M}``, ``["Error N"]``, an object embedded in a string) or a
+   field-validation object is read through ``ERROR_TABLE``, by operation where KlickTipp's answers
+   are ambiguous. This holds for 401/403 too: KlickTipp sends business errors with them
+   (``401 {"error":32}``).
+4. A 401 that is a request bug is ``BadRequest``, not a reason to log in again: the framework's
+   raw ``[message]`` (not JSON: ``[Missing required argument email]``), or its fixed, untranslated
+   "Missing required argument" marker in JSON (``["Missing required argument apikey"]``, recorded on
+   a German account). Other 401/403 (``["Wrong username or password."]``) are ``AuthError``.
+5. Otherwise the status decides whatever the body: 400, 401, 403, 405, 406 (string arrays, English or
+   German: a plain ``Rejected`` that keeps the messages), 409; other statuses are ``UnexpectedStatus``.
 
-A ``Retry-After`` header is honoured on every status. Message text is kept, never matched.
+A ``Retry-After`` header is honoured on every status. Message text is kept, never matched (it
+follows the account's language; the one exception is rule 4's framework marker); the HTTP reason
+phrase is kept too (``http_reason``), the one clue an empty body leaves.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any, Final
 
 import requests
 
-from .codes import UPDATE_OPERATION, describe
+from .codes import TAG_OPERATIONS, UPDATE_OPERATION, describe
 from .error_body import ErrorBody, read_error_body
 from .errors import (
     APIError,
@@ -34,6 +43,7 @@ from .errors import (
     BadRequest,
     ConflictError,
     ContactNotFound,
+    ContactOrTagNotFound,
     MalformedResponse,
     MethodNotAllowed,
     NotFound,
@@ -43,6 +53,7 @@ from .errors import (
     Rejected,
     RequestTimeout,
     ServerError,
+    SubscriptionNotFound,
     TransportError,
     UnexpectedStatus,
     UnsubscribedError,
@@ -61,50 +72,74 @@ _BY_STATUS: Final[Mapping[int, type[APIError]]] = MappingProxyType(
         429: RateLimited,
     }
 )
-#: Statuses where the status alone decides (see rule 2); 401/403 yield to a known numeric error.
-_STATUS_DECIDES: Final = frozenset({429})
-_AUTH_STATUSES: Final = frozenset({401, 403})
+#: Statuses where the status alone decides, whatever the body says (rule 2; 5xx besides).
+_STATUS_DECIDES: Final = frozenset({404, 429})
+#: The request framework's own (untranslated) text for a missing argument, on 401 (rule 4).
+_MISSING_ARGUMENT: Final = "Missing required argument"
 
-_BY_ERROR: Final[Mapping[int, type[APIError]]] = MappingProxyType(
-    {
-        4: UnsubscribedError,
-        5: ValidationError,
-        6: Rejected,
-        7: ContactNotFound,
-        8: ValidationError,
-        9: NotSubscribedError,
-        10: Rejected,
-        11: ValidationError,
-        12: ServerError,
-        30: ConflictError,
-        31: Rejected,
-        32: ValidationError,
-        100: AuthError,
-        401: ContactNotFound,
-        **dict.fromkeys((402, 403, 404, 405, 406), ReferenceNotFound),
-        **dict.fromkeys((501, 502, 503, 504, 505), ValidationError),
-        506: ConflictError,
-        507: ConflictError,
-        508: Rejected,
-    }
-)
-_BY_ERROR_10_CODE: Final[Mapping[int, type[APIError]]] = MappingProxyType(
-    {
-        4: UnsubscribedError,
-        5: ValidationError,
-        6: Rejected,
-        9: ConflictError,
-        10: UnsubscribedError,
-        11: ValidationError,
-        12: ServerError,
-        30: ValidationError,
-        31: Rejected,
-        32: ValidationError,
-    }
-)
-_BY_ERROR_IN_OPERATION: Final[Mapping[tuple[int, str], type[APIError]]] = MappingProxyType(
-    {(7, UPDATE_OPERATION): ValidationError}
-)
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the error table: ``error`` (with subcode ``code`` of error 10, None for any) on
+    ``operations`` (None for any) is ``cls``; ``evidence`` says why (KLICKTIPP_API.md §4.3, §11)."""
+
+    error: int
+    cls: type[APIError]
+    evidence: str
+    code: int | None = None
+    operations: Collection[str] | None = None
+
+    def matches(self, error: int, code: int | None, operation: str) -> bool:
+        return (
+            error == self.error
+            and (self.code is None or self.code == code)
+            and (self.operations is None or operation in self.operations)
+        )
+
+
+#: Numeric codes to error classes. The first matching row wins: specific rows before general ones.
+#: ``{"error": 4}`` and ``["Error 4"]`` read alike (the body form does not change the code).
+ERROR_TABLE: Final[tuple[Rule, ...]] = (
+    Rule(4, SubscriptionNotFound, "the spec and KlickTipp's connectors since 2026-01 (n8n bb8e097): "
+         "'subscription not found'; before: 'unsubscribed, cannot re-subscribe'. Recorded on POST "
+         "/subscriber as ['Error 4'] (klicktipp-mcp). Ambiguous: the sync reads the contact."),
+    Rule(7, ContactOrTagNotFound, "d3 SubscriberTest labels tag's 7 'unknown mail / tag': an unknown "
+         "tag answers 7, not the spec's 403. The sync re-reads the tags before concluding.",
+         operations=TAG_OPERATIONS),
+    Rule(7, ValidationError, "KlickTipp's connectors (fix 56215b2, 2026-07): 7 on Update Contact is "
+         "'field validation failed'.", operations=(UPDATE_OPERATION,)),
+    Rule(7, ContactNotFound, "spec: 'subscriber email not found' (unsubscribe: d3 recording). n8n also "
+         "reads 7 as field validation on get/delete (L): id-keyed, so 'no such contact' here."),
+    Rule(5, ValidationError, "spec: email address validation failed"),
+    Rule(6, Rejected, "connectors: error sending the confirmation email"),
+    Rule(8, ValidationError, "spec: field validation failed"),
+    Rule(9, NotSubscribedError, "spec; d3: unsubscribe of a pending contact"),
+    Rule(10, UnsubscribedError, "connectors Aug 2025 - Jan 2026, removed since (L): email unsubscribed",
+         code=4),
+    Rule(10, ValidationError, "connectors: invalid email address", code=5),
+    Rule(10, Rejected, "connectors: error sending the confirmation email", code=6),
+    Rule(10, ConflictError, "connectors: SMS number assigned to another contact", code=9),
+    Rule(10, UnsubscribedError, "connectors since 2026-01: SMS number unsubscribed", code=10),
+    Rule(10, ValidationError, "connectors: invalid phone number", code=11),
+    Rule(10, ServerError, "connectors until 2026-01: internal error", code=12),
+    Rule(10, ValidationError, "connectors: email address blocked", code=30),
+    Rule(10, Rejected, "connectors until 2026-01: SmartTags are assigned by the system", code=31),
+    Rule(10, ValidationError, "connectors until 2026-01: email or SMS number required", code=32),
+    Rule(10, Rejected, "spec: subscriber update failed (unknown subcode)"),
+    Rule(11, ValidationError, "connectors: invalid phone number"),
+    Rule(12, ServerError, "connectors: internal error"),
+    Rule(30, ConflictError, "spec: email address change not allowed"),
+    Rule(31, Rejected, "spec: untagging a SmartTag is not allowed"),
+    Rule(32, ValidationError, "spec; d3: 401 {'error': 32} for a subscribe without email"),
+    Rule(100, AuthError, "spec: invalid API key"),
+    Rule(401, ContactNotFound, "spec: user not found (older connectors: contact not found)"),
+    *(Rule(n, ReferenceNotFound, "spec: list, tag, user group, campaign, tier not found")
+      for n in (402, 403, 404, 405, 406)),
+    *(Rule(n, ValidationError, "spec: account field required") for n in (501, 502, 503, 504, 505)),
+    Rule(506, ConflictError, "spec: username exists"),
+    Rule(507, ConflictError, "spec: email address exists (newemail collisions)"),
+    Rule(508, Rejected, "spec: user update failed"),
+)  # fmt: skip
 _REFERENCE_KINDS: Final[Mapping[int, str]] = MappingProxyType(
     {402: "list", 403: "tag", 404: "user_group", 405: "campaign", 406: "tier"}
 )
@@ -116,11 +151,14 @@ def error_from_response(
     headers: Mapping[str, str],
     body: bytes | str,
     operation: str,
+    http_reason: str | None = None,
     now: float | None = None,
 ) -> APIError:
-    """Classify one error answer. ``now`` (unix seconds) resolves a Retry-After HTTP-date; default: clock."""
+    """Classify one error answer. ``http_reason`` is the status line's phrase (default: the standard
+    one); ``now`` (unix seconds) resolves a Retry-After HTTP-date (default: the clock)."""
     parsed = read_error_body(body)
     retry_after = parse_retry_after(_header(headers, "Retry-After"), now=now)
+    phrase = (http_reason or "").strip() or _standard_phrase(status)
     cls = _choose_class(status, parsed, operation)
     kwargs: dict[str, Any] = {
         "operation": operation,
@@ -129,12 +167,13 @@ def error_from_response(
         "code": parsed.code,
         "retry_after": retry_after,
         "messages": parsed.messages,
+        "http_reason": phrase or None,
     }
     if cls is ValidationError and parsed.field_info:
         kwargs.update(parsed.field_info)
     if cls is ReferenceNotFound and parsed.error is not None:
         kwargs["kind"] = _REFERENCE_KINDS.get(parsed.error)
-    return cls(_message(status, parsed, operation, cls), **kwargs)
+    return cls(_message(status, phrase, parsed, operation, cls), **kwargs)
 
 
 def _choose_class(status: int, parsed: ErrorBody, operation: str) -> type[APIError]:
@@ -144,29 +183,34 @@ def _choose_class(status: int, parsed: ErrorBody, operation: str) -> type[APIErr
         return ServerError
     if status in _STATUS_DECIDES:
         return _BY_STATUS[status]
-    by_code = _class_from_codes(parsed, operation)
-    if status in _AUTH_STATUSES:
-        return by_code or AuthError
+    by_code = class_for_codes(parsed, operation)
     if by_code is not None:
         return by_code
-    if not parsed.understood:
-        return MalformedResponse
+    if status == 401 and (
+        parsed.form == "raw" or any(m.startswith(_MISSING_ARGUMENT) for m in parsed.messages)
+    ):
+        return BadRequest
     return _BY_STATUS.get(status, UnexpectedStatus)
 
 
-def _class_from_codes(parsed: ErrorBody, operation: str) -> type[APIError] | None:
+def class_for_codes(parsed: ErrorBody, operation: str) -> type[APIError] | None:
+    """The class ``ERROR_TABLE`` gives the body's code on ``operation``; None without a known code."""
     if parsed.field_info:
         return ValidationError
     if parsed.error is None:
         return None
-    if (parsed.error, operation) in _BY_ERROR_IN_OPERATION:
-        return _BY_ERROR_IN_OPERATION[(parsed.error, operation)]
-    if parsed.error == 10 and parsed.code is not None and parsed.code in _BY_ERROR_10_CODE:
-        return _BY_ERROR_10_CODE[parsed.code]
-    return _BY_ERROR.get(parsed.error)
+    error = parsed.error
+    return next((r.cls for r in ERROR_TABLE if r.matches(error, parsed.code, operation)), None)
 
 
-def _message(status: int, parsed: ErrorBody, operation: str, cls: type[APIError]) -> str:
+def _standard_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _message(status: int, phrase: str, parsed: ErrorBody, operation: str, cls: type[APIError]) -> str:
     if cls is ValidationError and parsed.field_info:
         return _validation_message(parsed.field_info)
     if parsed.messages:
@@ -174,9 +218,10 @@ def _message(status: int, parsed: ErrorBody, operation: str, cls: type[APIError]
     meaning = describe(parsed.error, parsed.code, operation)
     if meaning:
         return meaning
+    status_line = f"HTTP {status} {phrase}".rstrip()
     if parsed.excerpt:
-        return f"HTTP {status} with an unexpected body: {parsed.excerpt}"
-    return f"HTTP {status} with an empty body"
+        return f"{status_line} with an unexpected body: {parsed.excerpt}"
+    return f"{status_line} with an empty body"
 
 
 def _validation_message(info: Mapping[str, str | None]) -> str:

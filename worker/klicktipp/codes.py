@@ -13,11 +13,13 @@ from typing import Final
 
 #: Operation whose ``error 7`` means "field validation failed" instead of "email not found".
 UPDATE_OPERATION: Final = "api.subscriber.update"
+#: Operations whose ``error 7`` may mean an unknown tag as well as an unknown address.
+TAG_OPERATIONS: Final = frozenset({"api.subscriber.tag", "api.subscriber.untag"})
 
 #: Top-level ``error`` values of a 406 body.
 ERROR_MEANINGS: Final[Mapping[int, str]] = MappingProxyType(
     {
-        4: "Subscription not found; read as 'contact unsubscribed, cannot re-subscribe'",
+        4: "Subscription not found (before 2026-01: 'unsubscribed, cannot re-subscribe')",
         5: "Email address validation failed",
         6: "Error sending the confirmation email",
         7: "Subscriber email not found",
@@ -65,7 +67,10 @@ ERROR_10_CODE_MEANINGS: Final[Mapping[int, str]] = MappingProxyType(
 
 #: Meanings that depend on the operation (``error 7`` is ambiguous, §4.3).
 OPERATION_MEANINGS: Final[Mapping[tuple[int, str], str]] = MappingProxyType(
-    {(7, UPDATE_OPERATION): "Field validation failed (error 7 on Update Contact)"}
+    {
+        (7, UPDATE_OPERATION): "Field validation failed (error 7 on Update Contact)",
+        **{(7, op): "Unknown email address or unknown tag (error 7 on tag/untag)" for op in TAG_OPERATIONS},
+    }
 )
 
 

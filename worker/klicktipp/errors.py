@@ -11,17 +11,22 @@ The key split, as in httpx, is *no answer* (``TransportError``) versus *a bad an
         ├── RateLimited               rate_limited         yes        429 (``retry_after`` from Retry-After)
         ├── MalformedResponse         malformed_response   yes        body not JSON, or JSON of the wrong shape
         ├── AuthError                 auth                 no         401/403 (after the one re-login), error 100
-        ├── NotFound                  not_found            no         404
-        ├── BadRequest                bad_request          no         400
+        ├── NotFound                  not_found            no         404, whatever the body (empty, raw text)
+        ├── BadRequest                bad_request          no         400; 401 raw ``[Missing required argument …]``
         ├── MethodNotAllowed          method_not_allowed   no         405
         └── Rejected                  rejected             no         406 business rejection (also string arrays)
             ├── ValidationError       validation           no         5, 8, 11, 32, 501-505, 10/5, 10/11, 10/30,
             │                                                         10/32, field objects, 7 on subscriber.update
             ├── ConflictError         conflict             no         507, 506, 30, 10/9, HTTP 409
-            ├── UnsubscribedError     unsubscribed         no         4, 10/4, 10/10: never re-subscribe
+            ├── UnsubscribedError     unsubscribed         no         10/4, 10/10: never re-subscribe
+            ├── SubscriptionNotFound  subscription_not_found no       4 (also ``["Error 4"]``): read the contact to
+            │                                                         know whether it unsubscribed
             ├── NotSubscribedError    not_subscribed       no         9
-            ├── ContactNotFound       contact_not_found    no         7 on email-keyed operations, 401
+            ├── ContactNotFound       contact_not_found    no         7 on unsubscribe and id-keyed operations, 401
+            │   └── ContactOrTagNotFound contact_or_tag_not_found no  7 on tag/untag: unknown address *or* tag
             └── ReferenceNotFound     reference_not_found  no         402 list, 403 tag, 404-406 (``kind`` says which)
+
+``classify.py`` holds the table that maps answers to these classes, with the evidence for each row.
 
 ``reason`` is a stable slug for dead-letter grouping; ``retryable`` says whether the same request may succeed
 later. Both are class attributes: classify by type and fields, never by message text. ``ConfigError`` stands
@@ -30,7 +35,7 @@ outside the tree: it is a bad configuration found at start-up, never the outcome
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from .codes import describe
 
@@ -41,6 +46,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ContactNotFound",
+    "ContactOrTagNotFound",
     "KlickTippError",
     "MalformedResponse",
     "MethodNotAllowed",
@@ -51,11 +57,15 @@ __all__ = [
     "Rejected",
     "RequestTimeout",
     "ServerError",
+    "SubscriptionNotFound",
     "TransportError",
     "UnexpectedStatus",
     "UnsubscribedError",
     "ValidationError",
 ]
+
+
+E = TypeVar("E", bound="KlickTippError")
 
 
 class ConfigError(ValueError):
@@ -125,6 +135,10 @@ class KlickTippError(Exception):
             text += f" (retry after {self.retry_after:g}s)"
         return text
 
+    def recast(self, cls: type[E], message: str) -> E:
+        """The same answer as ``cls``, once the caller found out what an ambiguous one meant."""
+        return cls(message, **self._init_kwargs())
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructors do not survive the default Exception pickling (Celery pickles errors).
         return (_rebuild, (type(self), self.message, self._init_kwargs()))
@@ -148,16 +162,28 @@ class RequestTimeout(TransportError):
 
 
 class APIError(KlickTippError):
-    """A bad answer: KlickTipp (or a proxy in front of it) answered with an error status or body."""
+    """A bad answer: KlickTipp (or a proxy in front of it) answered with an error status or body.
+
+    ``http_reason`` is the status line's reason phrase (``Not Found``): all an operator gets from the
+    empty 404 and 500 bodies KlickTipp sends.
+    """
 
     reason = "api"
 
-    def __init__(self, message: str, *, messages: tuple[str, ...] | list[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        messages: tuple[str, ...] | list[str] = (),
+        http_reason: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.messages: tuple[str, ...] = tuple(messages)
+        self.http_reason = http_reason
 
     def _init_kwargs(self) -> dict[str, Any]:
-        return {**super()._init_kwargs(), "messages": self.messages}
+        return {**super()._init_kwargs(), "messages": self.messages, "http_reason": self.http_reason}
 
 
 class UnexpectedStatus(APIError):
@@ -260,6 +286,13 @@ class UnsubscribedError(Rejected):
     reason = "unsubscribed"
 
 
+class SubscriptionNotFound(Rejected):
+    """Error 4. Its meaning changed in KlickTipp's own connectors (2026-01): "subscription not found",
+    before that "unsubscribed, cannot re-subscribe". Read the contact to know which applies."""
+
+    reason = "subscription_not_found"
+
+
 class NotSubscribedError(Rejected):
     """The contact is not subscribed (e.g. unsubscribe while the opt-in is pending)."""
 
@@ -270,6 +303,13 @@ class ContactNotFound(Rejected):
     """No contact has this email address (email-keyed operations: tag, untag, unsubscribe)."""
 
     reason = "contact_not_found"
+
+
+class ContactOrTagNotFound(ContactNotFound):
+    """Error 7 on tag or untag: KlickTipp answers it for an unknown address *and* for an unknown tag
+    ("unknown mail / tag"), so a deleted tag looks like a missing contact until the tags are re-read."""
+
+    reason = "contact_or_tag_not_found"
 
 
 class ReferenceNotFound(Rejected):

@@ -204,7 +204,11 @@ def _interpret(
     status = response.status_code
     if not 200 <= status < 300:
         return error_from_response(
-            status=status, headers=response.headers, body=response.content, operation=operation
+            status=status,
+            headers=response.headers,
+            body=response.content,
+            operation=operation,
+            http_reason=response.reason,
         )
     try:
         payload = _decode(response.content)

@@ -57,8 +57,11 @@ class Subscriber:
     listid: str | None
     #: Every ``field*`` key (``fieldFirstName``, ``field12345``) with its string value.
     fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
-    #: Tag IDs the contact carries (manual and smart).
+    #: Tag IDs the contact carries (manual and smart); meaningful only when ``tags_known``.
     tags: frozenset[str] = frozenset()
+    #: False when the answer had neither ``tags`` nor ``manual_tags``: recorded answers lack both
+    #: (KLICKTIPP_API.md §3.4), and then ``tags`` is empty for want of news, not for want of tags.
+    tags_known: bool = True
     #: Tag ID -> unix seconds when it was tagged.
     manual_tags: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
     smart_tags: Mapping[str, int] = field(default_factory=lambda: _EMPTY)

@@ -2,7 +2,8 @@
 
 Tolerated where sources disagree (KLICKTIPP_API.md §1.3, §3.3): numbers vs numeric strings for IDs,
 ``[x]`` vs ``x`` for one-value answers, ``[]`` for an empty map (PHP encodes empty maps as lists), a plain
-ID array vs ``{"subscribers": [...]}``, and missing keys in the subscriber object. ``ShapeError`` messages
+ID array vs ``{"subscribers": [...]}``, and missing keys in the subscriber object (missing tag maps
+are reported as ``tags_known=False``, never as "no tags"). ``ShapeError`` messages
 describe the shape only, never values: answers may carry secrets (login) or personal data.
 """
 
@@ -96,13 +97,16 @@ def parse_subscriber(payload: object) -> Subscriber:
     if "id" not in data:
         raise ShapeError("subscriber has no id")
     status = _as_text(data.get("status"))
+    subscription = SubscriptionStatus.from_raw(status)
+    if subscription is SubscriptionStatus.UNKNOWN and _as_text(data.get("unsubscription")).strip():
+        subscription = SubscriptionStatus.UNSUBSCRIBED  # d3 1.2.0's fallback: an unsubscription date
     manual_tags = _lenient_timestamps(data.get("manual_tags"))
     smart_tags = _lenient_timestamps(data.get("smart_tags"))
     return Subscriber(
         id=as_id(data["id"], "subscriber id"),
         email=_as_text(data.get("email")) or None,
         status=status,
-        subscription=SubscriptionStatus.from_raw(status),
+        subscription=subscription,
         bounce=_as_text(data.get("bounce")),
         sms_phone=_as_text(data.get("sms_phone")) or None,
         listid=_as_text(data.get("listid")) or None,
@@ -115,6 +119,7 @@ def parse_subscriber(payload: object) -> Subscriber:
         ),
         # `tags` should list every tag; the two maps are a fallback when it is missing or partial.
         tags=frozenset(_tag_ids(data.get("tags"))) | manual_tags.keys() | smart_tags.keys(),
+        tags_known="tags" in data or "manual_tags" in data,
         manual_tags=MappingProxyType(manual_tags),
         smart_tags=MappingProxyType(smart_tags),
         raw=MappingProxyType(dict(data)),

@@ -307,7 +307,21 @@ def test_partner_auth_refused_is_not_retried(
     assert len(rsps.calls) == 1
 
 
-@pytest.mark.parametrize("developer_key", ["0123456789abcde", "xyz0", "", "01 23"])
+@pytest.mark.parametrize(
+    "pasted", [DEVELOPER_KEY.upper(), f"  {DEVELOPER_KEY}\n", "0123 4567 89ab cdef", "01234567\n89ABCDEF\t"]
+)
+def test_the_developer_key_is_normalised_like_klicktipps_own_client(pasted: str) -> None:
+    # Given a developer key pasted in upper case, in groups or across lines (klicktipp-mcp auth.js
+    # strips every whitespace and lower-cases), Then the signature is the test vector's
+    assert DEVELOPER_KEY == "0123456789abcdef"
+    assert PartnerAuth(USERNAME, pasted, CUSTOMER_KEY).headers(_no_send)["X-Ci"] == X_CI
+
+
+def _no_send(*_args: Any, **_kwargs: Any) -> Any:
+    raise AssertionError("partner auth sends nothing to sign")
+
+
+@pytest.mark.parametrize("developer_key", ["0123456789abcde", "xyz0", "", "01 2"])
 def test_the_developer_key_must_be_even_length_hex(developer_key: str) -> None:
     with pytest.raises(ConfigError, match="even-length hex") as caught:
         PartnerAuth(USERNAME, developer_key, CUSTOMER_KEY)

@@ -15,6 +15,7 @@ from ktsync.worker.klicktipp import (
     BadRequest,
     ConflictError,
     ContactNotFound,
+    ContactOrTagNotFound,
     KlickTippError,
     MalformedResponse,
     MethodNotAllowed,
@@ -25,6 +26,7 @@ from ktsync.worker.klicktipp import (
     Rejected,
     RequestTimeout,
     ServerError,
+    SubscriptionNotFound,
     TransportError,
     UnexpectedStatus,
     UnsubscribedError,
@@ -74,7 +76,12 @@ ROWS = [
     Row("401 wrong login", 401, j(["Wrong username or password."]), AuthError, "auth", False),
     Row("401 wrong login german", 401, j(["Falscher Benutzername oder Passwort."]), AuthError, "auth", False,
         extra={"message": "Falscher Benutzername oder Passwort."}),
-    Row("401 missing argument (unquoted)", 401, "[Missing required argument tagid]", AuthError, "auth", False),
+    Row("401 missing argument (raw, not JSON) is a request bug", 401, "[Missing required argument tagid]",
+        BadRequest, "bad_request", False, extra={"messages": ("Missing required argument tagid",)}),
+    Row("401 missing argument as JSON: the framework's marker", 401, j(["Missing required argument apikey"]),
+        BadRequest, "bad_request", False),
+    Row("401 other raw text is a request bug too", 401, "[Fehlendes Argument email]", BadRequest,
+        "bad_request", False),
     Row("403 access denied", 403, j(["API access denied."]), AuthError, "auth", False),
     Row("403 german", 403, j(["API Zugriff verweigert"]), AuthError, "auth", False),
     Row("403 empty body", 403, "", AuthError, "auth", False),
@@ -83,7 +90,13 @@ ROWS = [
     Row("403 with invalid api key code", 403, j({"error": 100}), AuthError, "auth", False, error=100),
     Row("404 entity", 404, j(["There is no such entity."]), NotFound, "not_found", False),
     Row("404 german", 404, j(["Kein Opt-In-Prozess mit dieser ID."]), NotFound, "not_found", False),
-    Row("404 html", 404, HTML, MalformedResponse, "malformed_response", True),
+    Row("404 html: the status decides", 404, HTML, NotFound, "not_found", False),
+    Row("404 raw german search miss", 404, "[Diesen Kontakt gibt es nicht.]", NotFound, "not_found", False,
+        operation="api.subscriber.search", extra={"message": "Diesen Kontakt gibt es nicht."}),
+    Row("404 empty body keeps the reason phrase", 404, "", NotFound, "not_found", False,
+        operation="api.subscriber.retrieve",
+        extra={"message": "HTTP 404 Not Found with an empty body", "http_reason": "Not Found"}),
+    Row("404 with a code is still not found", 404, j({"error": 7}), NotFound, "not_found", False, error=7),
     Row("405 json string", 405,
         j('No route found for "DELETE https://api-internal.klicktipp.com/api/tag.json": Method Not Allowed'
           " (Allow: GET, POST)"),
@@ -91,13 +104,19 @@ ROWS = [
     # -- 406: numeric codes --------------------------------------------------------------------------------
     Row("406 error 7 on update is validation", 406, j({"error": 7}), ValidationError, "validation", False,
         error=7, operation=UPDATE),
-    Row("406 error 7 on tag is contact not found", 406, j({"error": 7}), ContactNotFound, "contact_not_found",
-        False, error=7, operation=TAG),
-    Row("406 error 7 on untag", 406, j({"error": 7}), ContactNotFound, "contact_not_found", False, error=7,
-        operation="api.subscriber.untag"),
+    Row("406 error 7 on tag: contact or tag unknown", 406, j({"error": 7}), ContactOrTagNotFound,
+        "contact_or_tag_not_found", False, error=7, operation=TAG),
+    Row("406 error 7 on untag", 406, j({"error": 7}), ContactOrTagNotFound, "contact_or_tag_not_found", False,
+        error=7, operation="api.subscriber.untag"),
+    Row("406 error 7 on get", 406, j({"error": 7}), ContactNotFound, "contact_not_found", False, error=7,
+        operation="api.subscriber.retrieve"),
     Row("406 error 7 on unsubscribe", 406, j({"error": 7}), ContactNotFound, "contact_not_found", False,
         error=7, operation="api.subscriber.unsubscribe"),
-    Row("406 error 4", 406, j({"error": 4}), UnsubscribedError, "unsubscribed", False, error=4),
+    Row("406 error 4", 406, j({"error": 4}), SubscriptionNotFound, "subscription_not_found", False, error=4),
+    Row("406 ['Error 4'] reads as error 4", 406, j(["Error 4"]), SubscriptionNotFound,
+        "subscription_not_found", False, error=4, extra={"messages": ("Error 4",)}),
+    Row("406 ['Error 7'] on tag", 406, j(["Error 7"]), ContactOrTagNotFound, "contact_or_tag_not_found", False,
+        error=7, operation=TAG),
     Row("406 error 10 code 4", 406, j({"error": 10, "code": 4}), UnsubscribedError, "unsubscribed", False,
         error=10, code=4),
     Row("406 error 10 code 10 (sms)", 406, j({"error": 10, "code": 10}), UnsubscribedError, "unsubscribed",
@@ -155,21 +174,24 @@ ROWS = [
         False, operation="api.tag.create"),
     Row("406 english duplicate tag", 406, j(["A tag or SmartLink with the name x already exists."]), Rejected,
         "rejected", False, operation="api.tag.create"),
-    Row("406 'Error 4' is not parsed from text", 406, j(["Error 4"]), Rejected, "rejected", False),
     Row("406 umlauts survive", 406, "[\"Ungültige E-Mail-Adresse\"]".encode(), Rejected, "rejected", False,
         extra={"message": "Ungültige E-Mail-Adresse"}),
     Row("406 already logged in", 406, j(["Sie sind bereits eingeloggt."]), Rejected, "rejected", False,
         operation="api.account.login"),
-    Row("406 empty body", 406, "", Rejected, "rejected", False, extra={"message": "HTTP 406 with an empty body"}),
+    Row("406 empty body", 406, "", Rejected, "rejected", False,
+        extra={"message": "HTTP 406 Not Acceptable with an empty body"}),
+    Row("406 a message that merely mentions an error", 406, j(["Error 4 happened"]), Rejected, "rejected",
+        False),
     # -- 406: a JSON object embedded in text ("regex the first {…}") ----------------------------------------
     Row("406 object embedded in a string", 406, j(['Fehler: {"error":10,"code":4}']), UnsubscribedError,
         "unsubscribed", False, error=10, code=4),
     Row("406 object embedded in plain text", 406, 'Request failed: {"error": 507} (see docs)', ConflictError,
         "conflict", False, error=507),
-    # -- malformed -----------------------------------------------------------------------------------------
-    Row("406 truncated json", 406, '{"error": 7', MalformedResponse, "malformed_response", True),
-    Row("406 json number", 406, "42", MalformedResponse, "malformed_response", True),
-    Row("406 html", 406, HTML, MalformedResponse, "malformed_response", True),
+    # -- a body that is not JSON: the status decides; only a 2xx is malformed -----------------------------
+    Row("406 truncated json", 406, '{"error": 7', Rejected, "rejected", False),
+    Row("406 json number", 406, "42", Rejected, "rejected", False),
+    Row("406 html", 406, HTML, Rejected, "rejected", False,
+        extra={"message": "HTTP 406 Not Acceptable with an unexpected body: 502 Bad Gateway Bad Gateway"}),
     Row("200 handed in", 200, j(["unexpected"]), MalformedResponse, "malformed_response", True),
     # -- 409 / 429 / 5xx / others --------------------------------------------------------------------------
     Row("409 duplicate list", 409, j(["A list with the name x already exists."]), ConflictError, "conflict",
@@ -185,7 +207,7 @@ ROWS = [
         headers={"Retry-After": "soon"}, extra={"retry_after": None}),
     Row("429 html", 429, HTML, RateLimited, "rate_limited", True),
     Row("500 empty body", 500, "", ServerError, "server", True,
-        extra={"message": "HTTP 500 with an empty body"}),
+        extra={"message": "HTTP 500 Internal Server Error with an empty body"}),
     Row("502 html", 502, HTML, ServerError, "server", True, extra={"retry_after": None}),
     Row("503 retry-after", 503, "", ServerError, "server", True, headers={"Retry-After": "120"},
         extra={"retry_after": 120.0}),
@@ -230,8 +252,9 @@ def test_every_class_and_reason_is_covered_by_the_table() -> None:
 
 
 def test_the_classifier_never_reads_message_text() -> None:
-    # The same words in English or German, or an "Error 4", must not change the class
-    bodies = [["Error 4"], ["Der Kontakt ist abgemeldet."], ["contact unsubscribed"], ["Tag not found"]]
+    # The same words in English or German must not change the class (only "Error N" as the whole
+    # message is a code: the string form of {"error": N})
+    bodies = [["Der Kontakt ist abgemeldet."], ["contact unsubscribed"], ["Tag not found"], ["Error 4 of 9"]]
     classes = {type(error_from_response(status=406, headers={}, body=j(b), operation=TAG)) for b in bodies}
     assert classes == {Rejected}
 

@@ -60,6 +60,7 @@ def validation_error() -> ValidationError:
         field_value="abc",
         field_reason="must be a numeric value",
         messages=("x",),
+        http_reason="Not Acceptable",
     )
 
 
@@ -78,6 +79,7 @@ def test_to_dict_is_json_safe_and_complete() -> None:
         "code": None,
         "retry_after": None,
         "messages": ["x"],
+        "http_reason": "Not Acceptable",
         "field": "Lead Value",
         "field_key": "fieldLeadValue",
         "field_value": "abc",
@@ -115,7 +117,11 @@ def test_errors_survive_pickling(error: KlickTippError) -> None:
 
 def test_code_meanings_are_data_for_operators() -> None:
     assert describe(7, None, "api.subscriber.update") == "Field validation failed (error 7 on Update Contact)"
-    assert describe(7, None, "api.subscriber.tag") == "Subscriber email not found"
+    assert (
+        describe(7, None, "api.subscriber.tag")
+        == "Unknown email address or unknown tag (error 7 on tag/untag)"
+    )
+    assert describe(7, None, "api.subscriber.unsubscribe") == "Subscriber email not found"
     assert describe(10, 4) == ERROR_10_CODE_MEANINGS[4]
     assert describe(10, 77) == ERROR_MEANINGS[10]
     assert describe(507) == ERROR_MEANINGS[507]
