@@ -2,4 +2,6 @@
 
 Start it with ``fake_klicktipp.server.serve(port=...)`` or ``python -m fake_klicktipp --port N``;
 drive it from tests with ``fake_klicktipp.testing`` (``running_fake()``, ``FakeControl``).
+It answers as KlickTipp's spec documents, or with ``--profile recorded`` as the real API was
+recorded answering (``fake_klicktipp.options``).
 """

@@ -10,11 +10,11 @@ from typing import Any, Final
 
 from fake_klicktipp.auth import Identity, session_cookie
 from fake_klicktipp.encoding import BodyError, parse_body, parse_query
-from fake_klicktipp.errors import FakeError, Msg, Refused, error_response
+from fake_klicktipp.errors import FakeError, Msg, Refused
 from fake_klicktipp.fake import FakeKlickTipp
-from fake_klicktipp.faults import Injected
 from fake_klicktipp.requestlog import LoggedRequest, redact
 from fake_klicktipp.routing import Match, Operation, match
+from fake_klicktipp.shapes import error_reply, fault_reply, method_not_allowed
 from fake_klicktipp.wire import ApiRequest, Reply
 
 GARBLED: Final = Reply(
@@ -23,32 +23,14 @@ GARBLED: Final = Reply(
     raw=b"<html><head><title>502 Bad Gateway</title></head><body>upstream hiccup</body></html>",
     content_type="text/html; charset=utf-8",
 )
-_INJECTED_TEXT: Final = {429: "Too Many Requests", 503: "Service Unavailable"}
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _WANTED_HEADERS: Final = frozenset({b"cookie", b"x-un", b"x-ci", b"content-type"})
 
 
-def _error_reply(fake: FakeKlickTipp, err: FakeError) -> Reply:
-    options = fake.options
-    status, body = error_response(
-        err,
-        german=options.german,
-        unsubscribed_body=options.unsubscribed_error,
-        update_error7=options.update_validation_error7,
-    )
-    return Reply(status, body)
-
-
-def _injected_reply(injected: Injected) -> Reply:
-    headers = () if injected.retry_after is None else (("retry-after", str(injected.retry_after)),)
-    return Reply(injected.status, [_INJECTED_TEXT.get(injected.status, "Injected fault")], headers)
-
-
-def _miss(fake: FakeKlickTipp, route: Match, method: str, raw_path: str) -> Reply:
+def _miss(fake: FakeKlickTipp, route: Match, method: str) -> Reply:
     if route.allowed:
-        allow = ", ".join(route.allowed)
-        return Reply(405, f'No route found for "{method} {raw_path}": Method Not Allowed (Allow: {allow})')
-    return _error_reply(fake, Refused(404, Msg.NO_ROUTE))
+        return method_not_allowed(method, route.path, route.allowed)
+    return error_reply(Refused(404, Msg.NO_ROUTE), fake.options)
 
 
 def _run(fake: FakeKlickTipp, operation: Operation, req: ApiRequest) -> Reply:
@@ -57,7 +39,7 @@ def _run(fake: FakeKlickTipp, operation: Operation, req: ApiRequest) -> Reply:
             raise Refused(fake.options.auth_failure_status, Msg.ACCESS_DENIED)
         return operation.handler(fake, req)
     except FakeError as err:
-        return _error_reply(fake, err)
+        return error_reply(err, fake.options)
 
 
 @dataclass(frozen=True)
@@ -88,12 +70,12 @@ def _answer(
 ) -> tuple[Reply, dict[str, Any], dict[str, Any] | None]:
     """The reply with the decoded query and body (for the log) of a request that got past the faults."""
     if route.operation is None:
-        return _miss(fake, route, scope["method"], scope["path"]), {}, None
+        return _miss(fake, route, scope["method"]), {}, None
     try:
         query = parse_query(scope.get("query_string", b""))
         parsed = parse_body(caller.content_type, body) if scope["method"] in _BODY_METHODS else {}
     except BodyError:
-        return _error_reply(fake, Refused(406, Msg.UNPARSEABLE_BODY)), {}, None
+        return error_reply(Refused(406, Msg.UNPARSEABLE_BODY), fake.options), {}, None
     request = ApiRequest(route.param, query, parsed, caller.identity, caller.sessid)
     return _run(fake, route.operation, request), query, parsed
 
@@ -110,7 +92,7 @@ async def handle_api(fake: FakeKlickTipp, scope: Mapping[str, Any], body: bytes)
     query: dict[str, Any] = {}
     parsed: dict[str, Any] | None = None
     if injected is not None:
-        reply = _injected_reply(injected)
+        reply = fault_reply(injected, fake.options)
     else:
         reply, query, parsed = _answer(fake, route, scope, body, caller)
         if fake.faults.garble():

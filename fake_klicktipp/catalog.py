@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fake_klicktipp.errors import Msg, Refused, Rejected
+from fake_klicktipp.errors import FakeError, Msg, Refused, Rejected
 from fake_klicktipp.model import DataField, OptInProcess, State, Tag
 
 
@@ -24,6 +24,13 @@ class Catalog:
         if found is None:
             raise Refused(404, Msg.FIELD_NOT_FOUND)
         return found
+
+    def delete_field(self, ref: str) -> None:
+        """Delete a data field (legacy ``DELETE /field/{id}``) and its value on every contact."""
+        key = self.field(ref).key
+        del self._state.fields[key]
+        for contact in self._state.contacts.values():
+            contact.fields.pop(key, None)
 
     # -- opt-in processes ----------------------------------------------------------------------
     def list_names(self) -> dict[str, str]:
@@ -57,10 +64,12 @@ class Catalog:
             raise Refused(404, Msg.TAG_NOT_FOUND)
         return found
 
-    def assignable_tag(self, tag_id: int | None) -> Tag:
-        """A manual tag that tag/subscribe may assign; 406 error 403 otherwise."""
-        found = None if tag_id is None else self._state.tags.get(tag_id)
-        if found is None or found.smart:
+    def assignable_tag(self, tag_id: int, *, unknown: FakeError) -> Tag:
+        """A manual tag that tag/subscribe may assign; ``unknown`` if there is none, 406 error 403 if smart."""
+        found = self._state.tags.get(tag_id)
+        if found is None:
+            raise unknown
+        if found.smart:
             raise Rejected(403)
         return found
 

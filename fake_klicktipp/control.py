@@ -2,15 +2,19 @@
 
 =============================== ==============================================================
 ``GET  /_fake/health``          ``{"status": "ok", "contacts": N}``
-``POST /_fake/reset``           optional JSON seed body (none: the start-up seed); also clears
-                                sessions, faults and the request log → ``{"status": "reset"}``
+``POST /_fake/reset``           optional JSON seed body (none: the start-up seed); back to the
+                                start-up profile (``--profile``) with the seed's options on top;
+                                also clears sessions, faults and the request log →
+                                ``{"status": "reset", "profile": P}``
 ``GET  /_fake/state``           contacts (with fields and tags), tags, lists, fields, ``doi_emails``,
                                 ``sessions`` (count), ``faults``, ``options``, ``requests`` (count)
 ``GET  /_fake/requests``        ``{"now": ts, "requests": [{ts, method, path, operation, status,
                                 account, body, query}, ...]}``; ``?since=<ts>`` for newer ones only
 ``DELETE /_fake/requests``      clear the request log → ``{"cleared": N}``
 ``GET|POST /_fake/faults``      partial update, see ``fake_klicktipp.faults`` → current settings
-``GET|POST /_fake/options``     partial update, see ``fake_klicktipp.options`` → current options
+``GET|POST /_fake/options``     partial update, see ``fake_klicktipp.options`` → current options;
+                                ``{"profile": "recorded"}`` (or ``"documented"``) applies that whole
+                                preset first, the other keys of the same body then override it
 ``POST /_fake/sessions/invalidate``  drop every login session → ``{"invalidated": N}``
 ``POST /_fake/password``        ``{"username", "password"}``: the account's new password (its
                                 sessions stay until invalidated) → ``{"changed": username}``
@@ -54,7 +58,7 @@ def _health(fake: FakeKlickTipp, _query: bytes, _body: bytes) -> Reply:
 def _reset(fake: FakeKlickTipp, _query: bytes, body: bytes) -> Reply:
     seed = _json_object(body)
     fake.reset(seed or None)
-    return ok({"status": "reset"})
+    return ok({"status": "reset", "profile": fake.options.profile})
 
 
 def _state(fake: FakeKlickTipp, _query: bytes, _body: bytes) -> Reply:

@@ -1,34 +1,39 @@
-"""Typed fake-API errors and how each becomes an HTTP status and a JSON body.
+"""Typed fake-API errors: what was refused, not how it is written (``fake_klicktipp.shapes`` does that).
 
 The tree::
 
     FakeError                      any refusal the fake answers with an error response
     ├── Rejected                   406 {"error": N[, "code": M]} (business rule, numeric code)
+    │   ├── EmailRequired          error 32, no email and no SMS number (406, or 401 as recorded)
+    │   └── UnknownTag             tag or untag names an unknown tag (error 403, or 7 as recorded)
     ├── FieldRejected              406 {"error": 8, "field", "name", "field_value", "reason"}
     ├── ContactUnsubscribed        406 with a configurable body (default {"error": 10, "code": 4})
     └── Refused                    any status with a string-array body from the message catalogue
+        ├── MissingArgument        401 "Missing required argument X" (raw text as recorded)
+        ├── SearchMiss             404 from ``POST /subscriber/search`` (raw text as recorded)
+        └── RetrieveMiss           404 from ``GET /subscriber/{id}`` (an empty body as recorded)
 
-Messages come in two languages. The default ("recorded") language is what the spec or the recorded
-responses show, which is a mix: English where the spec gives English, German where only German was
-recorded (e.g. "Sie sind bereits eingeloggt."). German mode answers German throughout.
+Messages come in two languages. The default language is what the spec or the recorded responses
+show, which is a mix: English where the spec gives English, German where only German was
+recorded (e.g. "Sie sind bereits eingeloggt."). German mode answers German throughout, except where
+a German account was recorded answering English ("Missing required argument").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import Enum
-from typing import Any
 
 
 class Msg(Enum):
-    """A string-array message: (recorded/default text, German text), with ``{placeholders}``."""
+    """A string-array message: (default text, German text), with ``{placeholders}``."""
 
     ACCESS_DENIED = ("API access denied.", "API Zugriff verweigert")
     WRONG_LOGIN = ("Wrong username or password.", "Falscher Benutzername oder Passwort.")
     ALREADY_LOGGED_IN = ("Sie sind bereits eingeloggt.", "Sie sind bereits eingeloggt.")
     NOT_LOGGED_IN = ("Benutzer nicht eingeloggt.", "Benutzer nicht eingeloggt.")
     NOT_A_STRING = ('The key "{key}" must be a string.', 'Der Schlüssel "{key}" muss ein String sein.')
-    MISSING_ARGUMENT = ("Missing required argument {key}", "Fehlendes Argument {key}")
+    MISSING_ARGUMENT = ("Missing required argument {key}", "Missing required argument {key}")
     NO_SUCH_ENTITY = ("There is no such entity.", "Diese Entität existiert nicht.")
     CONTACT_NOT_FOUND = ("There is no such entity.", "Diesen Kontakt gibt es nicht.")
     CONTACT_MISSING = ("Der Kontakt existiert nicht.", "Der Kontakt existiert nicht.")
@@ -67,6 +72,20 @@ class Rejected(FakeError):
         self.code = code
 
 
+class EmailRequired(Rejected):
+    """``POST /subscriber`` without email and SMS number: error 32 (the status is an option)."""
+
+    def __init__(self) -> None:
+        super().__init__(32)
+
+
+class UnknownTag(Rejected):
+    """Tag or untag names a tag id the account does not have (the code is an option)."""
+
+    def __init__(self) -> None:
+        super().__init__(403)
+
+
 class FieldRejected(FakeError):
     """A data-field value failed validation (error 8, or error 7 on update when configured)."""
 
@@ -93,27 +112,22 @@ class Refused(FakeError):
         self.params = params
 
 
-def error_response(
-    err: FakeError, *, german: bool, unsubscribed_body: Any, update_error7: bool
-) -> tuple[int, Any]:
-    """The (status, JSON body) for a fake error, honouring the language and shape options."""
-    if isinstance(err, Refused):
-        return err.status, [err.msg.text(german=german, params=err.params)]
-    if isinstance(err, Rejected):
-        body: dict[str, Any] = {"error": err.error}
-        if err.code is not None:
-            body["code"] = err.code
-        return 406, body
-    if isinstance(err, FieldRejected):
-        if err.on_update and update_error7:
-            return 406, {"error": 7}
-        return 406, {
-            "error": 8,
-            "field": err.field,
-            "name": err.name,
-            "field_value": err.value,
-            "reason": err.reason,
-        }
-    if isinstance(err, ContactUnsubscribed):
-        return 406, unsubscribed_body
-    raise TypeError(f"unknown fake error {err!r}")
+class MissingArgument(Refused):
+    """A required argument is missing: 401 "Missing required argument <key>" (Drupal Services)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(401, Msg.MISSING_ARGUMENT, key=key)
+
+
+class SearchMiss(Refused):
+    """``POST /subscriber/search`` found no contact with the email address."""
+
+    def __init__(self) -> None:
+        super().__init__(404, Msg.CONTACT_NOT_FOUND)
+
+
+class RetrieveMiss(Refused):
+    """``GET /subscriber/{id}`` found no contact with the id or Contact Key."""
+
+    def __init__(self) -> None:
+        super().__init__(404, Msg.CONTACT_NOT_FOUND)

@@ -8,25 +8,29 @@ from typing import Any
 from fake_klicktipp.auth import Credentials, Sessions
 from fake_klicktipp.catalog import Catalog
 from fake_klicktipp.faults import FaultInjector
-from fake_klicktipp.options import Options, updated_options
+from fake_klicktipp.options import DEFAULT_PROFILE, Options, Profile, updated_options
 from fake_klicktipp.requestlog import RequestLog
 from fake_klicktipp.seed import build
 from fake_klicktipp.store import Store
 
 
 class FakeKlickTipp:
-    """One fake account (or several sharing a contact store) as the HTTP layer sees it."""
+    """One fake account (or several sharing a contact store) as the HTTP layer sees it.
 
-    def __init__(self, default_seed: Mapping[str, Any]) -> None:
-        build(default_seed)  # fail at start-up, not at the first reset, on a bad default seed
+    ``profile`` is the start-up profile: every reset returns to it (see ``fake_klicktipp.options``).
+    """
+
+    def __init__(self, default_seed: Mapping[str, Any], profile: Profile = DEFAULT_PROFILE) -> None:
+        build(default_seed, profile)  # fail at start-up, not at the first reset, on a bad default seed
         self._default_seed = default_seed
+        self.startup_profile = profile
         self.sessions = Sessions()
         self.faults = FaultInjector()
         self.reset(None)
 
     def reset(self, seed: Mapping[str, Any] | None) -> None:
-        """Back to ``seed`` (default: the start-up seed); clears sessions, faults and the request log."""
-        seeded = build(self._default_seed if seed is None else seed)
+        """Back to ``seed`` (default: the start-up one) and the start-up profile; clears sessions, faults, log."""
+        seeded = build(self._default_seed if seed is None else seed, self.startup_profile)
         self.state = seeded.state
         self.catalog = Catalog(self.state)
         self.store = Store(self.state, self.catalog)

@@ -25,6 +25,12 @@ def field_retrieve(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
     return ok({"id": field.short_id, "name": field.label})
 
 
+def field_delete(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+    """Legacy ``DELETE /field/{id}`` (not in the spec; id without ``field``): ``[true]``."""
+    fake.catalog.delete_field(req.param or "")
+    return ok([True])
+
+
 def list_index(fake: FakeKlickTipp, _req: ApiRequest) -> Reply:
     """``GET /list``: id → name."""
     return ok(fake.catalog.list_names())

@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from fake_klicktipp.errors import Msg, Refused, Rejected
+from fake_klicktipp.errors import MissingArgument, Msg, Refused, Rejected, RetrieveMiss, UnknownTag
 from fake_klicktipp.fake import FakeKlickTipp
 from fake_klicktipp.model import BOUNCES, STATUSES, Contact
 from fake_klicktipp.render import subscriber_object
@@ -37,7 +37,7 @@ def _filters(*sources: tuple[Mapping[str, Any], str, str]) -> tuple[frozenset[st
 
 
 def _subscriber(fake: FakeKlickTipp, contact: Contact) -> dict[str, Any]:
-    return subscriber_object(contact, fake.state, sms_null_when_absent=fake.options.sms_null_when_absent)
+    return subscriber_object(contact, fake.state, fake.options)
 
 
 def index(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
@@ -67,7 +67,7 @@ def retrieve(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
     """``GET /subscriber/{id}`` (id or Contact Key)."""
     contact = fake.store.by_ref(req.param or "")
     if contact is None:
-        raise Refused(404, Msg.CONTACT_NOT_FOUND)
+        raise RetrieveMiss()
     return ok(_subscriber(fake, contact))
 
 
@@ -98,9 +98,9 @@ def tag(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
     """``POST /subscriber/tag`` with ``tagids`` (array) — a single ``tagid`` is accepted too."""
     email = text_arg(req.body, "email")
     raw = req.body.get("tagids", req.body.get("tagid"))
-    tag_ids = id_list(raw, Rejected(403))
+    tag_ids = id_list(raw, UnknownTag())
     if not tag_ids:
-        raise Refused(401, Msg.MISSING_ARGUMENT, key="tagids")
+        raise MissingArgument("tagids")
     fake.store.tag(email, tag_ids, int(time.time()))
     return ok([True])
 
@@ -108,7 +108,7 @@ def tag(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
 def untag(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
     """``POST /subscriber/untag`` with one ``tagid``."""
     email = text_arg(req.body, "email")
-    fake.store.untag(email, required_id(req.body, "tagid", Rejected(403)))
+    fake.store.untag(email, required_id(req.body, "tagid", UnknownTag()))
     return ok([True])
 
 

@@ -2,7 +2,8 @@
 
 The subscriber object carries every key of the spec's ``SubscriberDetailSchema``: all values are
 strings, dates are ``d.m.Y H:i:s`` (UTC), tag maps are ``{id: "unix ts"}``, every data field of the
-account is present (``""`` when unset).
+account is present (``""`` when unset). The options ``sms_null_when_absent``, ``omit_tag_maps`` and
+``api_ip_when_pending`` turn it into the recorded object (KLICKTIPP_API.md §11).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from typing import Any, Final
 
 from fake_klicktipp.model import Contact, State
+from fake_klicktipp.options import Options
 
 STATUS_LABELS: Final = {
     "subscribed": "Subscribed",
@@ -45,9 +47,14 @@ def format_date(ts: int | None) -> str:
 def _sms_keys(contact: Contact, *, null_when_absent: bool) -> dict[str, Any]:
     if not contact.sms_phone:
         empty = None if null_when_absent else ""
-        return dict.fromkeys(
-            ("sms_phone", "sms_status", "sms_bounce", "sms_date", "sms_unsubscription"), empty
-        ) | {"sms_referrer": None}
+        return {
+            "sms_phone": empty,
+            "sms_status": empty,
+            "sms_bounce": empty,
+            "sms_date": "",
+            "sms_unsubscription": "",
+            "sms_referrer": None,
+        }
     return {
         "sms_phone": contact.sms_phone,
         "sms_status": "Subscribed",
@@ -58,7 +65,7 @@ def _sms_keys(contact: Contact, *, null_when_absent: bool) -> dict[str, Any]:
     }
 
 
-def subscriber_object(contact: Contact, state: State, *, sms_null_when_absent: bool) -> dict[str, Any]:
+def subscriber_object(contact: Contact, state: State, options: Options) -> dict[str, Any]:
     """The full subscriber object of ``GET /subscriber/{id}`` and ``POST /subscriber``."""
     subscribed = contact.confirmed is not None and contact.status != "pending"
     body: dict[str, Any] = {
@@ -70,16 +77,17 @@ def subscriber_object(contact: Contact, state: State, *, sms_null_when_absent: b
         "status": STATUS_LABELS[contact.status],
         "bounce": BOUNCE_LABELS[contact.bounce],
         "date": format_date(contact.confirmed) if subscribed else "",
-        "ip": API_IP if subscribed else NO_IP,
+        "ip": API_IP if subscribed or options.api_ip_when_pending else NO_IP,
         "unsubscription": format_date(contact.unsubscribed) if contact.status == "unsubscribed" else "",
         "unsubscription_ip": NO_IP,
         "referrer": "",
-        **_sms_keys(contact, null_when_absent=sms_null_when_absent),
+        **_sms_keys(contact, null_when_absent=options.sms_null_when_absent),
     }
     body.update({key: contact.fields.get(key, "") for key in state.fields})
-    body["tags"] = [str(t) for t in contact.tags]
-    body["smart_tags"] = {str(t): str(ts) for t, ts in contact.tags.items() if _is_smart(state, t)}
-    body["manual_tags"] = {str(t): str(ts) for t, ts in contact.tags.items() if not _is_smart(state, t)}
+    if not options.omit_tag_maps:
+        body["tags"] = [str(t) for t in contact.tags]
+        body["smart_tags"] = {str(t): str(ts) for t, ts in contact.tags.items() if _is_smart(state, t)}
+        body["manual_tags"] = {str(t): str(ts) for t, ts in contact.tags.items() if not _is_smart(state, t)}
     body.update({key: {} for key in _EMPTY_MAPS})
     return body
 

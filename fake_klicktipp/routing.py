@@ -1,4 +1,9 @@
-"""The route table of the 22 Management API operations, and path normalization (``/api``, ``.json``)."""
+"""The route table of the 22 Management API operations (plus legacy extras), and path normalization.
+
+Paths are matched without an ``/api`` prefix and a ``.json`` suffix. Legacy operations are absent
+from the current spec (KLICKTIPP_API.md §3, "Legacy or undocumented operations"): ``DELETE
+/field/{id}`` lets tests delete a data field the way an account owner would.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +20,12 @@ Handler = Callable[[FakeKlickTipp, ApiRequest], Reply]
 
 @dataclass(frozen=True)
 class Operation:
-    """An operation of the spec; ``public`` ones need no session or partner headers."""
+    """An operation; ``public`` ones need no session or partner headers, ``legacy`` ones are not in the spec."""
 
     id: str
     handler: Handler
     public: bool = False
+    legacy: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,10 @@ _STATIC: Final[dict[str, dict[str, Operation]]] = {
 }
 
 _WITH_ID: Final[dict[str, dict[str, Operation]]] = {
-    "/field/": {"GET": Operation("api.customfield.retrieve", ops_catalog.field_retrieve)},
+    "/field/": {
+        "GET": Operation("api.customfield.retrieve", ops_catalog.field_retrieve),
+        "DELETE": Operation("api.customfield.delete", ops_catalog.field_delete, legacy=True),
+    },
     "/list/": {"GET": Operation("api.optin.retrieve", ops_catalog.list_retrieve)},
     "/subscriber/": {
         "GET": Operation("api.subscriber.retrieve", ops_contacts.retrieve),
@@ -68,9 +77,11 @@ _WITH_ID: Final[dict[str, dict[str, Operation]]] = {
     },
 }
 
-OPERATION_IDS: Final = frozenset(
-    op.id for table in (_STATIC, _WITH_ID) for methods in table.values() for op in methods.values()
+_OPERATIONS: Final = tuple(
+    op for table in (_STATIC, _WITH_ID) for methods in table.values() for op in methods.values()
 )
+OPERATION_IDS: Final = frozenset(op.id for op in _OPERATIONS if not op.legacy)  # exactly the spec's
+LEGACY_OPERATION_IDS: Final = frozenset(op.id for op in _OPERATIONS if op.legacy)
 
 
 def normalize(path: str) -> str:

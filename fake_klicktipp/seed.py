@@ -18,8 +18,8 @@ Format (the shipped default is ``fake_klicktipp/seed.json``; every top-level key
                     "bounce": "nobounce|softbounce|hardbounce|spambounce",
                     "created": 1767225600, "confirmed": null, "unsubscribed": null,
                     "fields": {"fieldFirstName": "…"}, "tags": {"10": 1767225600}}],
-      "options": {"german": false, …}      # see fake_klicktipp.options
-    }
+      "options": {"german": false, …}      # see fake_klicktipp.options; applied on top of the
+    }                                      # start-up profile ("profile" here replaces it first)
 
 Field types: line, paragraph, email, number, decimal, url, date, datetime, time, html, phone.
 Contact ``fields`` go through the same validation as API input. ``confirmed`` defaults to
@@ -40,7 +40,7 @@ from fake_klicktipp.errors import FakeError
 from fake_klicktipp.fields import validate_fields
 from fake_klicktipp.fieldtypes import FIELD_TYPES, FieldType, normalize_sms_number
 from fake_klicktipp.model import BOUNCES, STATUSES, Account, Contact, DataField, OptInProcess, State, Tag
-from fake_klicktipp.options import Options, updated_options
+from fake_klicktipp.options import DEFAULT_PROFILE, Options, Profile, profile_options, updated_options
 from fake_klicktipp.store import Store
 
 PENDING_URL = "https://fake-klicktipp.example/pending/{id}"
@@ -165,8 +165,8 @@ def _definitions(seed: Mapping[str, Any]) -> State:
     )
 
 
-def build(seed: Mapping[str, Any]) -> Seeded:
-    """Turn a seed document into a fresh ``State`` and ``Options``; raises SeedError."""
+def build(seed: Mapping[str, Any], profile: Profile = DEFAULT_PROFILE) -> Seeded:
+    """A fresh ``State`` and the ``profile``'s options with the seed's on top; raises SeedError."""
     try:
         state = _definitions(seed)
         store = Store(state, Catalog(state))
@@ -180,7 +180,7 @@ def build(seed: Mapping[str, Any]) -> Seeded:
                 raise SeedError(f"contact {contact.id}: id, email or SMS number is not unique")
             store.insert(contact)
         state.next_contact_id = int(seed.get("next_contact_id", state.next_contact_id))
-        options = updated_options(Options(), dict(seed.get("options", {})))
+        options = updated_options(profile_options(profile), dict(seed.get("options", {})))
     except SeedError:
         raise
     except (KeyError, TypeError, ValueError, FakeError) as exc:

@@ -12,6 +12,7 @@ import uvicorn
 
 from fake_klicktipp.app import FakeApp
 from fake_klicktipp.fake import FakeKlickTipp
+from fake_klicktipp.options import DEFAULT_PROFILE, Profile
 from fake_klicktipp.seed import read_seed
 
 READY_LINE = "fake-klicktipp listening on http://{host}:{port}"
@@ -32,9 +33,11 @@ def _fastest(module: str, choice: str) -> str:
     return choice if importlib.util.find_spec(module) is not None else "auto"
 
 
-def build_config(*, host: str, port: int, seed: Path | None, log_level: str) -> Any:
+def build_config(
+    *, host: str, port: int, seed: Path | None, log_level: str, profile: Profile = DEFAULT_PROFILE
+) -> Any:
     """The uvicorn config for a fresh fake (port 0 picks a free port, printed in the ready line)."""
-    app = FakeApp(FakeKlickTipp(read_seed(seed)))
+    app = FakeApp(FakeKlickTipp(read_seed(seed), profile))
     return uvicorn.Config(
         app,
         host=host,
@@ -51,10 +54,16 @@ def build_config(*, host: str, port: int, seed: Path | None, log_level: str) -> 
 
 
 def serve(
-    *, host: str = "127.0.0.1", port: int, seed: Path | None = None, log_level: str = "warning"
+    *,
+    host: str = "127.0.0.1",
+    port: int,
+    seed: Path | None = None,
+    log_level: str = "warning",
+    profile: Profile = DEFAULT_PROFILE,
 ) -> None:
     """Run the fake until interrupted (blocking); prints the ready line to stdout when listening."""
-    server = _AnnouncingServer(build_config(host=host, port=port, seed=seed, log_level=log_level))
+    config = build_config(host=host, port=port, seed=seed, log_level=log_level, profile=profile)
+    server = _AnnouncingServer(config)
     server.run()
     if not server.started:
         sys.exit(f"fake-klicktipp could not listen on {host}:{port}")

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from fake_klicktipp.catalog import Catalog
-from fake_klicktipp.errors import ContactUnsubscribed, Msg, Refused, Rejected
+from fake_klicktipp.errors import (
+    ContactUnsubscribed,
+    EmailRequired,
+    Msg,
+    Refused,
+    Rejected,
+    SearchMiss,
+    UnknownTag,
+)
 from fake_klicktipp.fields import validate_fields
 from fake_klicktipp.fieldtypes import InvalidValue, normalize_sms_number
 from fake_klicktipp.model import Contact, DoiMail, OptInProcess, State, contact_key, email_key
@@ -98,7 +106,7 @@ class Store:
         """``POST /subscriber/search``: the id, or 404."""
         contact = self.by_email(email)
         if contact is None:
-            raise Refused(404, Msg.CONTACT_NOT_FOUND)
+            raise SearchMiss()
         return contact.id
 
     def index(self, statuses: Collection[str], bounces: Collection[str]) -> list[int]:
@@ -120,9 +128,9 @@ class Store:
         """``POST /subscriber``: create or update, run the opt-in process, optionally tag."""
         email, sms = clean_email(sub.email), clean_sms(sub.sms_number)
         if email is None and sms is None:
-            raise Rejected(32)
+            raise EmailRequired()
         optin = self._catalog.optin_for_subscribe(sub.listid)
-        tag = None if sub.tagid is None else self._catalog.assignable_tag(sub.tagid)
+        tag = None if sub.tagid is None else self._catalog.assignable_tag(sub.tagid, unknown=Rejected(403))
         values = validate_fields(self._state.fields, sub.fields)
         contact = self._match(email, sms)
         if contact is None:
@@ -165,16 +173,16 @@ class Store:
     def tag(self, email: str, tag_ids: Sequence[int], now: int) -> None:
         """``POST /subscriber/tag``: add manual tags (keeping the first tagging time)."""
         contact = self._by_email_or_7(email)
-        tags = [self._catalog.assignable_tag(tag_id) for tag_id in tag_ids]
+        tags = [self._catalog.assignable_tag(tag_id, unknown=UnknownTag()) for tag_id in tag_ids]
         for tag in tags:
             contact.tags.setdefault(tag.id, now)
 
     def untag(self, email: str, tag_id: int) -> None:
-        """``POST /subscriber/untag``: 403 for unknown tags, 31 for SmartTags."""
+        """``POST /subscriber/untag``: ``UnknownTag`` for unknown tags, 31 for SmartTags."""
         contact = self._by_email_or_7(email)
         tag = self._state.tags.get(tag_id)
         if tag is None:
-            raise Rejected(403)
+            raise UnknownTag()
         if tag.smart:
             raise Rejected(31)
         contact.tags.pop(tag_id, None)

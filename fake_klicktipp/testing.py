@@ -5,7 +5,11 @@
         session.headers.update(partner_headers())
         session.get(f"{fake.base_url}/tag")
         fake.control.faults(rate_limit={"per_second": 5, "burst": 5})
+        fake.control.use_profile("recorded")  # the recorded bodies until the next reset
         print(fake.control.state()["doi_emails"])  # [] on the seed
+
+``running_fake(profile="recorded")`` starts the server with ``--profile recorded``; its resets then
+return to the recorded profile.
 
 The ``DEMO_*`` constants and ids name the data of the shipped seed (``fake_klicktipp/seed.json``).
 """
@@ -28,6 +32,7 @@ from typing import IO, Any, Final, cast
 import requests
 
 from fake_klicktipp.auth import partner_signature
+from fake_klicktipp.options import Profile
 
 DEMO_USERNAME: Final = "demo"
 DEMO_PASSWORD: Final = "demo-secret"  # noqa: S105 - the fake's published demo credential
@@ -103,6 +108,13 @@ class FakeControl:
         """Partially update the behaviour options (see ``fake_klicktipp.options``); the current options."""
         return cast(dict[str, Any], self._call("POST", "options", json=changes))
 
+    def use_profile(self, profile: Profile, **overrides: Any) -> dict[str, Any]:
+        """Switch to a profile's whole preset (single ``overrides`` on top); the current options.
+
+        It lasts until the next reset, which returns to the server's start-up profile.
+        """
+        return self.options(profile=profile, **overrides)
+
     def change_password(self, username: str, password: str) -> None:
         """The account's owner sets a new password (existing sessions stay until invalidated)."""
         self._call("POST", "password", json={"username": username, "password": password})
@@ -121,9 +133,11 @@ class RunningFake:
     process: subprocess.Popen[bytes]
 
 
-def _command(port: int, seed: Path | None) -> list[str]:
+def _command(port: int, seed: Path | None, profile: Profile | None) -> list[str]:
     command = [sys.executable, "-m", "fake_klicktipp", "--host", "127.0.0.1", "--port", str(port)]
-    return [*command, "--seed", str(seed)] if seed is not None else command
+    if seed is not None:
+        command += ["--seed", str(seed)]
+    return [*command, "--profile", profile] if profile is not None else command
 
 
 def _environment() -> dict[str, str]:
@@ -171,11 +185,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_fake(*, port: int | None = None, seed: Path | None = None) -> Iterator[RunningFake]:
-    """Start ``python -m fake_klicktipp`` on loopback (a free port unless given), stop it afterwards."""
+def running_fake(
+    *, port: int | None = None, seed: Path | None = None, profile: Profile | None = None
+) -> Iterator[RunningFake]:
+    """Start ``python -m fake_klicktipp`` on loopback (a free port unless given), stop it afterwards.
+
+    ``profile`` is the start-up profile (default: the server's, documented).
+    """
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            _command(port or 0, seed), stdout=stdout, stderr=stderr, env=_environment()
+            _command(port or 0, seed, profile), stdout=stdout, stderr=stderr, env=_environment()
         )
         try:
             base_url = _wait_until_ready(process, stdout, stderr)

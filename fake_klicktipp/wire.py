@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fake_klicktipp.auth import Identity
-from fake_klicktipp.errors import FakeError, Msg, Refused
+from fake_klicktipp.errors import FakeError, MissingArgument, Msg, Refused
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def text_arg(body: Mapping[str, Any], key: str) -> str:
     """A required string argument; missing gives 401 "Missing required argument" (Drupal Services)."""
     value = body.get(key)
     if value is None or value == "":
-        raise Refused(401, Msg.MISSING_ARGUMENT, key=key)
+        raise MissingArgument(key)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise Refused(400, Msg.NOT_A_STRING, key=key)
     return str(value)
@@ -72,7 +72,7 @@ def required_id(body: Mapping[str, Any], key: str, invalid: FakeError) -> int:
     """A required numeric id; missing gives 401 "Missing required argument", non-numeric ``invalid``."""
     found = optional_id(body.get(key), invalid)
     if found is None:
-        raise Refused(401, Msg.MISSING_ARGUMENT, key=key)
+        raise MissingArgument(key)
     return found
 
 

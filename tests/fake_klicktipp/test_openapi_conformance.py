@@ -389,6 +389,29 @@ DEVIATIONS = [
         200,
         options={"sms_null_when_absent": True},
     ),
+    Deviation(
+        "the recorded profile's subscriber object has no tags, manual_tags or smart_tags",
+        "GET",
+        SUBSCRIBER,
+        200,
+        options={"profile": "recorded", "sms_null_when_absent": False},
+    ),
+    Deviation(
+        "the recorded profile's search miss is raw text, not JSON",
+        "POST",
+        "/subscriber/search",
+        404,
+        {"json": {"email": "nobody@shop.example"}},
+        options={"profile": "recorded"},
+    ),
+    Deviation(
+        "the recorded profile's subscribe without email is 401 {error: 32}; the spec says 406",
+        "POST",
+        "/subscriber",
+        401,
+        {"json": {"listid": SINGLE_OPT_IN_LIST_ID}},
+        options={"profile": "recorded"},
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ from urllib3 import encode_multipart_formdata
 
 from fake_klicktipp.auth import SESSION_NAME
 from fake_klicktipp.testing import (
+    CRM_CONTACT_ID_FIELD,
     DEFAULT_DOI_LIST_ID,
     DEMO_PASSWORD,
     DEMO_USERNAME,
@@ -109,6 +110,25 @@ def test_fields(api):
     assert api.get("/field/FirstName").json() == {"id": "FirstName", "name": "First Name"}
     assert api.get("/field/100003").json() == {"id": "100003", "name": "Last Purchase"}
     assert api.get("/field/404404").status_code == 404
+
+
+def test_the_legacy_field_delete_removes_the_field_and_its_values(api, control):
+    contact = f"/subscriber/{EXISTING_CONTACT_ID}"
+    assert api.get(contact).json()[CRM_CONTACT_ID_FIELD] == "crm-0001"
+    assert api.delete("/field/100001").json() == [True]
+    assert control.requests()[-1]["operation"] == "api.customfield.delete"
+    assert CRM_CONTACT_ID_FIELD not in api.get("/field").json()
+    assert api.get("/field/100001").status_code == 404
+    assert CRM_CONTACT_ID_FIELD not in api.get(contact).json()
+    assert all(CRM_CONTACT_ID_FIELD not in c["fields"] for c in control.state()["contacts"])
+    refused = api.put(contact, json={"fields": {CRM_CONTACT_ID_FIELD: "crm-9"}})
+    assert (refused.status_code, refused.json()["error"], refused.json()["name"]) == (
+        406,
+        8,
+        CRM_CONTACT_ID_FIELD,
+    )
+    again = api.delete("/field/100001")
+    assert (again.status_code, again.json()) == (404, ["There is no such entity."])
 
 
 def test_lists(api):
