@@ -17,6 +17,7 @@ from typing import IO, Any, NoReturn
 import click
 import redis
 
+from ktsync.cli_check import check
 from ktsync.cli_contract import register as register_contract
 from ktsync.cli_dlq import register as register_dlq
 from ktsync.cli_ops import log_format_option
@@ -419,11 +420,20 @@ def _redis(settings: Settings) -> Iterator[tuple[redis.Redis, Settings]]:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
 @click.option("--seed", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Seed JSON file.")
-def fake_klicktipp(host: str, port: int, seed: Path | None) -> None:
+@click.option(
+    "--profile",
+    type=click.Choice(["documented", "recorded"]),  # fake_klicktipp.options.PROFILES, imported lazily
+    default="documented",
+    show_default=True,
+    help="Answer as KlickTipp's spec documents, or with the bodies recorded from the real API; "
+    "resets return to it.",
+)
+def fake_klicktipp(host: str, port: int, seed: Path | None, profile: str) -> None:
     """Serve the fake KlickTipp (for demos, tests and benchmarks; never production)."""
+    from fake_klicktipp.options import as_profile
     from fake_klicktipp.server import serve
 
-    serve(host=host, port=port, seed=seed)
+    serve(host=host, port=port, seed=seed, profile=as_profile(profile))
 
 
 @main.command()
@@ -442,6 +452,7 @@ def demo(path: Path | None, concurrency: int) -> None:
 
 
 register_dlq(main, _settings, _redis)
+main.add_command(check)
 register_ops(main, _settings, _redis)
 register_sync(main, _settings, _redis)
 register_webhooks(main, _settings)

@@ -35,7 +35,7 @@ def account_problems(settings: Settings, fields: Mapping[str, str], lists: Mappi
         try:
             resolve_mapping(source, fields)
         except MappingConfigError as exc:
-            problems.extend(str(exc).split("; "))
+            problems.extend(exc.problems)
     return problems
 
 

@@ -46,7 +46,12 @@ class MappingError(ValueError):
 
 
 class MappingConfigError(ValueError):
-    """The configured mapping does not fit the account (unknown field key or label)."""
+    """The configured mapping does not fit the account (unknown field key or label); ``problems``
+    holds each as ``"key: reason"`` (a reason may contain "; " itself)."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = tuple([problems] if isinstance(problems, str) else problems)
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def resolve_mapping(source: SourceSettings, field_index: Mapping[str, str]) -> R
             f"{source.crm_id_field!r}; create it in KlickTipp (a custom field of type line) or change the label"
         )
     if problems or crm_id_key is None:  # a missing crm_id_field is one of the problems
-        raise MappingConfigError("; ".join(problems))
+        raise MappingConfigError(problems)
     return ResolvedMapping(
         tuple(resolved), crm_id_key, ConversionOptions(default_country=source.default_country)
     )
