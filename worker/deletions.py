@@ -18,12 +18,13 @@ import logging
 from typing import Any
 
 from ktsync.contract import ContactDeleted, DeletionRequested
+from ktsync.worker.contact_tags import ContactTags
 from ktsync.worker.erasure import Eraser, Subject
 from ktsync.worker.klicktipp.errors import ContactNotFound, NotFound, NotSubscribedError, Rejected
 from ktsync.worker.review import ReviewList
 from ktsync.worker.service import LOCK_WAIT, SyncDeps, SyncOutcome
 from ktsync.worker.state.base import ContactState, claimed
-from ktsync.worker.sync.plan import Call, owned_names
+from ktsync.worker.sync.plan import Call
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Deletions:
         self._clock = deps.clock
         self._review = review
         self.eraser = eraser
+        self._contact_tags = ContactTags(deps.client, deps.reference)
 
     def contact_deleted(self, event: ContactDeleted) -> SyncOutcome:
         """Apply the source's deletion policy, then purge the contact's personal data from the state."""
@@ -125,8 +127,7 @@ class Deletions:
         kt_id = self._client.subscriber_search(email) if email else None
         if kt_id is None:
             return frozenset()
-        tags = self._client.subscriber_get(kt_id).manual_tags
-        return owned_names(tags, self._reference.tag_names(), prefix)
+        return self._contact_tags.owned(self._client.subscriber_get(kt_id), prefix, read=True)
 
     def _run(self, call: Call) -> None:
         try:

@@ -47,6 +47,8 @@ class ReferenceData:
         self._clock = clock
         self._mutex = threading.Lock()
         self._local: dict[str, tuple[dict[str, str], float]] = {}
+        # Bumped by every invalidation: a read of the shared cache that raced one is not memoized.
+        self._generation = 0
         self._loaders: dict[str, Callable[[], Mapping[str, str]]] = {
             "fields": client.field_index,
             "lists": client.list_index,
@@ -71,7 +73,12 @@ class ReferenceData:
         for kind in kinds or tuple(self._loaders):
             with self._mutex:
                 self._local.pop(kind, None)
+                self._generation += 1
             self._cache.drop(kind)
+
+    def refresh(self, kind: str) -> dict[str, str]:
+        """Read ``kind`` from KlickTipp now (never from a cache) and share it with every worker."""
+        return self._refresh(kind)
 
     def ensure_tags(self, names: Iterable[str]) -> dict[str, str]:
         """Tag name -> id for every name, creating each missing tag exactly once across all workers."""
@@ -111,13 +118,15 @@ class ReferenceData:
         now = self._clock()
         with self._mutex:
             local = self._local.get(kind)
+            generation = self._generation
         if local is not None and now - local[1] < self._local_ttl:
             return local[0]
         shared = self._cache.load(kind)
         if shared is None:
             return self._refresh(kind)
         with self._mutex:
-            self._local[kind] = (shared, now)
+            if generation == self._generation:  # no invalidation since the read
+                self._local[kind] = (shared, now)
         return shared
 
     def _refresh(self, kind: str) -> dict[str, str]:

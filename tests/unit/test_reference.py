@@ -130,3 +130,37 @@ def test_a_stale_list_stored_over_a_fresh_one_never_leads_to_a_second_create(nam
     # Then B finds it in KlickTipp's own list instead of creating it again
     assert account.calls["create [CRM] Fresh"] == 1
     assert ids == worker_a.ensure_tags(["[CRM] Fresh"])
+
+
+def test_a_shared_read_that_raced_an_invalidation_is_not_kept(namespace: str) -> None:
+    # Given a worker thread reading the shared cache (stale: a tag since deleted in KlickTipp) while
+    # another thread invalidates the tags after KlickTipp refused that tag
+    account = AccountStub()
+    stale = {"Webinar 2026": "10", "[CRM] vip": "77"}
+
+    class RacingCache(MemoryReferenceCache):
+        raced = False
+
+        def load(self, kind: str) -> dict[str, str] | None:
+            if self.raced:
+                return super().load(kind)
+            self.raced = True
+            reference.invalidate(kind)  # the other thread, between this read and its memo
+            return dict(stale)
+
+    reference = ReferenceData(account, RacingCache(), MemoryLocks(), ttl=60)  # type: ignore[arg-type]
+    assert reference.tags() == stale  # the racing read itself answers what it read
+
+    # Then the stale answer was not memoized: the next read goes to KlickTipp's own list
+    assert reference.tags() == {"Webinar 2026": "10"}
+    assert account.calls["tag_index"] == 1
+
+
+def test_refresh_reads_klicktipp_even_when_the_cache_is_warm(namespace: str) -> None:
+    account = AccountStub()
+    reference = ReferenceData(account, MemoryReferenceCache(), MemoryLocks(), ttl=60)  # type: ignore[arg-type]
+    reference.tags()
+    account.tags["12"] = "[CRM] new"
+    assert reference.refresh("tags") == {"Webinar 2026": "10", "[CRM] new": "12"}
+    assert reference.tags() == {"Webinar 2026": "10", "[CRM] new": "12"}
+    assert account.calls["tag_index"] == 2

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
 from typing import Any, Protocol
 
@@ -25,6 +25,9 @@ class ContactState:
     fields_hash: str | None = None
     state_hash: str | None = None
     tags: frozenset[str] = field(default_factory=frozenset)  # owned tag names on the contact
+    # The ids those tags had when applied: a tag deleted in KlickTipp (and perhaps created again under
+    # a new id) is no longer on the contact, whatever ``tags`` says. Empty in states written before 0.3.
+    tag_ids: frozenset[str] = field(default_factory=frozenset)
     occurred_at: float = 0.0  # of the last applied event
     subscription: str = "unknown"  # as KlickTipp last reported it
     updated_at: float = 0.0
@@ -78,14 +81,24 @@ class ContactState:
     def to_json(self) -> str:
         data = asdict(self)
         data["tags"] = sorted(self.tags)
+        data["tag_ids"] = sorted(self.tag_ids)
         return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> ContactState:
         data: dict[str, Any] = json.loads(raw)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}  # a newer release's keys are skipped
         return replace(cls(source=data.pop("source"), crm_contact_id=data.pop("crm_contact_id")), **{
-            **data, "tags": frozenset(data.get("tags", ()))
+            **data, "tags": frozenset(data.get("tags", ())), "tag_ids": frozenset(data.get("tag_ids", ()))
         })  # fmt: skip
+
+    def carried(self, tag_ids: Mapping[str, str]) -> frozenset[str]:
+        """The owned tags still on the contact, given the account's tags now (name -> id): a tag whose
+        id changed or vanished since it was applied was deleted in KlickTipp, and left the contact."""
+        if not self.tag_ids:  # written before tag ids were kept: trust the names
+            return self.tags
+        return frozenset(name for name in self.tags if tag_ids.get(name) in self.tag_ids)
 
 
 class _Unknown(Enum):

@@ -30,10 +30,14 @@ class Call:
 
 
 def identity_call(
-    desired: Desired, stored: ContactState | None, *, listid: int, tagid: str | None
+    desired: Desired, stored: ContactState | None, *, listid: int | None, tagid: str | None
 ) -> Call | None:
-    """Add-or-update by e-mail for a contact without a known KlickTipp id; update by id otherwise."""
+    """Add-or-update by e-mail for a contact without a known KlickTipp id; update by id otherwise.
+
+    ``listid`` is needed for add-or-update only (None there would run the default double opt-in)."""
     if stored is None or not stored.klicktipp_id or stored.is_tombstone:
+        if listid is None:
+            raise ValueError("add-or-update needs the source's opt-in process (listid)")
         return Call(
             "api.subscriber.create",
             {"email": desired.email, "smsnumber": desired.sms_number, "listid": listid, "tagid": tagid,
@@ -81,6 +85,18 @@ def tag_calls(
                 )
             )
     return calls
+
+
+def tag_ids_of(call: Call) -> frozenset[str]:
+    """The tag ids a tag or untag call names."""
+    ids = call.args.get("tagids", [call.args.get("tagid")])
+    return frozenset(str(i) for i in ids if i is not None)
+
+
+def applied_tags(call: Call, current: frozenset[str], tag_ids: Mapping[str, str]) -> frozenset[str]:
+    """The tag names a contact carries after ``call`` (a tag or untag) succeeded."""
+    names = {name for name, tag_id in tag_ids.items() if tag_id in tag_ids_of(call)}
+    return current | names if call.operation == "api.subscriber.tag" else current - names
 
 
 def owned_names(tag_ids_on_contact: object, names_by_id: Mapping[str, str], prefix: str) -> frozenset[str]:
