@@ -20,7 +20,13 @@ from typing import Any
 from ktsync.contract import ContactDeleted, DeletionRequested
 from ktsync.worker.contact_tags import ContactTags
 from ktsync.worker.erasure import Eraser, Subject
-from ktsync.worker.klicktipp.errors import ContactNotFound, NotFound, NotSubscribedError, Rejected
+from ktsync.worker.klicktipp.errors import (
+    ContactNotFound,
+    NotFound,
+    NotSubscribedError,
+    ReferenceNotFound,
+    Rejected,
+)
 from ktsync.worker.review import ReviewList
 from ktsync.worker.service import LOCK_WAIT, SyncDeps, SyncOutcome
 from ktsync.worker.state.base import ContactState, claimed
@@ -115,8 +121,8 @@ class Deletions:
         if policy == "delete":
             kt_id = kt_id or (self._client.subscriber_search(address) if address else None)
             return [Call("api.subscriber.delete", {"subscriber_id": kt_id}, "policy delete")] if kt_id else []
-        tags = stored.tags if stored else self._owned_tags_of(address, prefix)
         tag_ids = self._reference.tags()
+        tags = stored.carried(tag_ids) if stored else self._owned_tags_of(address, prefix)
         return [
             Call("api.subscriber.untag", {"email": address, "tagid": tag_ids[n]}, f"policy untag: {n}")
             for n in sorted(tags)
@@ -138,8 +144,13 @@ class Deletions:
             else:
                 self._client.subscriber_untag(call.args["email"], call.args["tagid"])
         except (NotFound, ContactNotFound, NotSubscribedError) as exc:
-            # Already gone, never subscribed, or not tagged: the policy's goal holds already.
+            # Already gone, never subscribed, or not tagged (error 7 on untag: no such address or
+            # tag): the policy's goal holds already.
             log.info("%s: nothing to do (%s)", call.operation, exc.reason)
+        except ReferenceNotFound as exc:
+            if exc.kind not in (None, "tag") or call.operation != "api.subscriber.untag":
+                raise
+            log.info("%s: the tag was deleted in KlickTipp, so the contact no longer has it", call.operation)
         except Rejected as exc:
             if type(exc) is not Rejected:
                 raise

@@ -181,7 +181,7 @@ class ContactSync:
         tag_ids = {**known, **{name: f"<new {name}>" for name in missing}}
         creates = [Call("api.tag.create", {"name": n}, "the tag does not exist yet") for n in missing]
         known_contact = stored is not None and bool(stored.klicktipp_id) and not stored.is_tombstone
-        current = stored.tags if known_contact and stored else frozenset()
+        current = stored.carried(known) if known_contact and stored else frozenset()
         tagid = None if known_contact else first_tag(desired.tags, current, tag_ids)
         identity = identity_call(desired, stored, listid=listid_of(source), tagid=tagid)
         after = current | ({n for n, i in tag_ids.items() if i == tagid} if tagid else set())

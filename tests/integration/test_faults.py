@@ -185,6 +185,27 @@ def test_a_retry_parked_in_the_redis_schedule_is_moved_back_and_synced(
     assert_each_synced_once(fake, messages)
 
 
+@tuned("three_attempts", retry={"max_attempts": 3})
+def test_a_failure_with_an_empty_body_is_dead_lettered_with_the_http_reason_phrase(
+    worker: Celery, fake: FakeControl, producer: Producer, outcomes: Outcomes, stores: Stores
+) -> None:
+    # Given KlickTipp failing every call with a 500 and nothing in the body, as recorded
+    fake.use_profile("recorded")
+    fake.faults(error_rate=1.0, error_status=500)
+
+    # When a contact's retries run out
+    task_id = producer.enqueue(batch(1)[0])
+    counts = outcomes.wait(1)
+
+    # Then the dead letter still tells the operator what KlickTipp said: the status and its phrase
+    assert counts["dead_lettered"] == 1, counts
+    letter = stores.dead_letters.get(task_id)
+    assert letter is not None
+    assert letter.reason == "retries_exhausted"
+    assert letter.error["message"] == "HTTP 500 Internal Server Error with an empty body"
+    assert letter.error["http_reason"] == "Internal Server Error"
+
+
 def test_sessions_invalidated_mid_run_are_replaced_by_one_new_login(
     worker: Celery, fake: FakeControl, producer: Producer, outcomes: Outcomes, stores: Stores
 ) -> None:

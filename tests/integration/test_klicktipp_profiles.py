@@ -262,3 +262,24 @@ def test_the_delete_policy_for_an_address_klicktipp_does_not_know_is_done_withou
     assert (counts["deleted_delete"], counts["retried"], counts["dead_lettered"]) == (1, 0, 0), counts
     assert [c["status"] for c in calls_of(fake, "api.subscriber.search")] == [404]
     assert calls_of(fake, "api.subscriber.delete") == []
+
+
+def test_a_crm_deletion_after_an_owned_tag_was_deleted_in_klicktipp_removes_the_rest(
+    profile: str, worker: Celery, fake: FakeControl, fake_server: RunningFake, producer: Producer,
+    outcomes: Outcomes, stores: Stores,
+) -> None:  # fmt: skip
+    # Given a contact synced with two owned tags, one of which a KlickTipp user then deletes (the
+    # worker's cached tags still name it)
+    sync_first(
+        producer, outcomes, fake, upsert("708", "vera@shop.example", lifecyclestage="lead", lists=["News"])
+    )
+    api(fake_server, "DELETE", f"/tag/{tag_id(fake, LIST.format('News'))}")
+
+    # When the CRM deletes the contact (the default policy: untag)
+    producer.enqueue(deleted("708", "vera@shop.example", at=T0 + 60))
+    counts = outcomes.wait(2)
+
+    # Then the remaining owned tag is removed and the deleted one counts as gone: no dead letter
+    assert (counts["deleted_untag"], counts["dead_lettered"]) == (1, 0), counts
+    assert stores.dead_letters.count() == 0
+    assert manual_tag_names(fake, the_contact(fake, "vera@shop.example")) == set()

@@ -28,8 +28,10 @@ RUNBOOK: dict[str, tuple[str, str]] = {
         f"value); {_WITHOUT_API}. Fixed the field type in the config instead: restart workers, replay",
     ),
     "config": (
-        "the configuration does not fit the account (listid, field, label)",
-        "fix config/ktsync.yaml or the account, restart workers, replay",
+        "the configuration does not fit the account (listid, field, label), e.g. a mapped data field "
+        "deleted in KlickTipp (the workers log an ALARM naming it)",
+        "`ktsync check` lists what no longer fits; fix config/ktsync.yaml (restart workers) or the "
+        "account, then replay --reason config",
     ),
     "validation": (
         "KlickTipp rejected a value (406)",
@@ -59,9 +61,39 @@ RUNBOOK: dict[str, tuple[str, str]] = {
         "read the message; usually data to fix in the CRM, then replay --refetch",
     ),
     "not_subscribed": ("the contact is not subscribed for this action", "usually nothing to do; purge"),
+    "subscription_not_found": (
+        "KlickTipp answered error 4 ('subscription not found') on add-or-update, and the contact had not "
+        "unsubscribed",
+        "look at the contact and the opt-in process in KlickTipp; replay once they are sound",
+    ),
+    "contact_or_tag_not_found": (
+        "KlickTipp answered error 7 on a tag call: an unknown address or an unknown tag",
+        "check the tags and the contact's address in KlickTipp; replay",
+    ),
+    "bad_request": (
+        "KlickTipp called the request itself wrong (400, or 401 'Missing required argument')",
+        "a ktsync bug or a proxy that rewrites bodies: inspect with `ktsync dlq show`, report it",
+    ),
     "contact_not_found": (
         "KlickTipp has no contact with that address",
         "check for an e-mail change made outside the CRM; replay",
+    ),
+    "unsubscribed": (
+        "the contact (its e-mail address or SMS number) unsubscribed in KlickTipp, which forbids "
+        "subscribing it again",
+        "nothing to do in KlickTipp: the CRM should show the contact as unsubscribed; purge",
+    ),
+    "not_found": (
+        "KlickTipp answered 404 for something ktsync addressed (a contact, tag or list by id)",
+        "check whether it was deleted in KlickTipp; `ktsync check` for the configuration; replay",
+    ),
+    "method_not_allowed": (
+        "KlickTipp answered 405: a wrong method on the route, usually a wrong klicktipp.base_url",
+        "check klicktipp.base_url (and any proxy in front of KlickTipp), then replay",
+    ),
+    "unexpected_status": (
+        "KlickTipp (or a proxy in front of it) answered with a status it does not use (3xx, 410, ...)",
+        "check klicktipp.base_url and any proxy; replay when the answers are KlickTipp's again",
     ),
     "callback": (
         "the CRM callback URL kept failing",
