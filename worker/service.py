@@ -378,8 +378,11 @@ class ContactSync:
             subscription=applied.subscription,
             updated_at=now,
         ).with_erasure_of(claim.stored)  # a contact back after an erasure keeps that history
-        self._state.commit(claim, state, event=self._event(event))
+        # Published while the contact's claim is held (the commit releases it): an erasure, which
+        # claims the contact before it purges the stream, can never run between the two and leave
+        # this entry with the address behind. A failed commit retries the task: at least once.
         self._publish(source, state, event)
+        self._state.commit(claim, state, event=self._event(event))
 
     def _event(self, event: ContactUpsert) -> tuple[str, int] | None:
         """The event to remember as applied (for duplicates), if it has an id."""
