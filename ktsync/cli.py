@@ -25,13 +25,8 @@ from ktsync.cli_ops import register as register_ops
 from ktsync.cli_sync import register as register_sync
 from ktsync.cli_webhooks import register as register_webhooks
 from ktsync.config.settings import ConfigError, Settings, load_settings
+from ktsync.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REJECTED, EXIT_USAGE  # the public statuses
 from ktsync.redis_errors import REDIS_ERRORS, configured_redis_url, describe_redis_error
-
-# Exit statuses, a public contract (scripts rely on them; README "Exit codes" lists them per command).
-EXIT_FAILED = 1  # the command could not do its job; one line on stderr says why
-EXIT_REJECTED = 2  # enqueue / import: the valid lines are enqueued, some lines were rejected
-EXIT_USAGE = 64  # a wrong option or argument (sysexits EX_USAGE; click's own 2 would mean "rejected")
-EXIT_INTERRUPTED = 130  # enqueue / import: Ctrl-C (128 + SIGINT); it says how far it got
 
 
 class _UsageError(click.UsageError):

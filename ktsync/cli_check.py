@@ -21,16 +21,13 @@ from typing import TYPE_CHECKING
 import click
 
 from ktsync.config.settings import ConfigError, Settings, load_settings
+from ktsync.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED
 
 # The KlickTipp client (and requests) is imported when the command runs, so `ktsync --help` stays fast.
 if TYPE_CHECKING:
     from ktsync.worker.checks import Account, Finding
     from ktsync.worker.klicktipp.client import KlickTippClient
     from ktsync.worker.klicktipp.errors import KlickTippError
-
-# The same values as ktsync.cli's EXIT_* (not imported from there: ktsync.cli imports this module).
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
 
 
 class CheckFailed(Exception):
