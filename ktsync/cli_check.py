@@ -76,11 +76,10 @@ def run_check(env: Mapping[str, str], config_path: Path | None = None) -> list[F
     """The credentials' finding, then :func:`compare`'s; ``CheckFailed`` when the check cannot run."""
     from ktsync.redis_errors import redact
     from ktsync.worker.checks import Finding, Status, compare
+    from ktsync.worker.client_setup import klicktipp_client
     from ktsync.worker.klicktipp.auth import PartnerAuth, auth_from_env
-    from ktsync.worker.klicktipp.client import KlickTippClient
     from ktsync.worker.klicktipp.errors import AuthError, KlickTippError
     from ktsync.worker.klicktipp.errors import ConfigError as CredentialsError
-    from ktsync.worker.klicktipp.http import Timeout
 
     settings = _settings(env, config_path)
     base_url = redact(settings.klicktipp.base_url)
@@ -88,9 +87,8 @@ def run_check(env: Mapping[str, str], config_path: Path | None = None) -> list[F
         auth = auth_from_env(env)
     except CredentialsError as exc:
         raise _failed("credentials", str(exc)) from None
-    timeout = Timeout(connect=settings.klicktipp.connect_timeout, read=settings.klicktipp.read_timeout)
     # Built as the worker builds its client (settings.klicktipp), without its limiter: one check.
-    with KlickTippClient(auth, base_url=settings.klicktipp.base_url, timeout=timeout) as client:
+    with klicktipp_client(settings, auth) as client:
         try:
             account = read_account(client, settings)
         except AuthError as exc:

@@ -13,6 +13,7 @@ import redis
 from ktsync.config.settings import Settings
 from ktsync.lanes import Lane
 from ktsync.producers.webhooks.dedupe import RedisDeduper
+from ktsync.worker.client_setup import klicktipp_client
 from ktsync.worker.credentials import CredentialCheck, RedisCredentialHealth, credential_id, verify
 from ktsync.worker.crm import CrmFetcher, fetchers_from_env
 from ktsync.worker.deadletter import Bounds, DeadLetterStore, RedisDeadLetterStore
@@ -22,7 +23,7 @@ from ktsync.worker.guards import Guards, RedisGuards
 from ktsync.worker.keyqueues import KeyQueues, RedisKeyQueues
 from ktsync.worker.klicktipp.auth import auth_from_env
 from ktsync.worker.klicktipp.client import KlickTippClient
-from ktsync.worker.klicktipp.http import CallRecord, Timeout
+from ktsync.worker.klicktipp.http import CallRecord
 from ktsync.worker.lanemetrics import stage_latency
 from ktsync.worker.locks import Locks, RedisLocks
 from ktsync.worker.outbound import Outbound, RedisOutbound
@@ -149,12 +150,8 @@ class WorkerRuntime:
         gate = limiter_gate(limiter, account, limits(settings), context=call_context(settings, telemetry),
                             on_wait=telemetry.waited, token_prefix=slot_prefix(session.id, os.getpid())) if limited else None  # fmt: skip
         pause = [pause_on_429(limiter, account, max_pause=settings.rate.max_pause)] if limited else []
-        client = KlickTippClient(
-            auth_from_env(env),
-            base_url=settings.klicktipp.base_url,
-            timeout=Timeout(connect=settings.klicktipp.connect_timeout, read=settings.klicktipp.read_timeout),
-            gate=gate,
-            observer=observers(*pause, telemetry.call),
+        client = klicktipp_client(
+            settings, auth_from_env(env), gate=gate, observer=observers(*pause, telemetry.call)
         )
         locks = RedisLocks(store, prefix, session=session.id)
         credential = credential_id(env)

@@ -85,6 +85,8 @@ class _Applied:
     klicktipp_id: str
     subscription: str
     tags: frozenset[str]
+    #: The account's tags (name -> id) the calls were made with: the ids the state keeps.
+    tag_ids: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,7 @@ class ContactSync:
         if stored and stored.klicktipp_id and not stored.is_tombstone:
             kt_id = self._update(desired, stored)
             if kt_id is not None:
-                applied = _Applied(kt_id, stored.subscription, stored.carried(tag_ids))
+                applied = _Applied(kt_id, stored.subscription, stored.carried(tag_ids), tag_ids)
                 return self._apply_tags(desired, stored.email, applied, tag_ids)
             stored = None  # the stored id is gone in KlickTipp: add-or-update by e-mail below
         added = self._add_or_update(desired, source, tag_ids)
@@ -240,7 +242,7 @@ class ContactSync:
         current = self._contact_tags.owned(
             subscriber, source.tag_prefix, read=added.read, ignore=desired.tags
         ) | {name for name, tag_id in tag_ids.items() if tag_id == added.tagid}
-        applied = _Applied(subscriber.id, subscriber.subscription.value, current)
+        applied = _Applied(subscriber.id, subscriber.subscription.value, current, tag_ids)
         return self._apply_tags(desired, subscriber.email, applied, tag_ids)
 
     def _update(self, desired: Desired, stored: ContactState) -> str | None:
@@ -310,17 +312,18 @@ class ContactSync:
                 )
             return applied
         try:
-            self._retag(address, desired.tags, applied.tags, tag_ids)
+            tag_ids = self._retag(address, desired.tags, applied.tags, tag_ids)
         except (UnsubscribedError, NotSubscribedError):
             log.info("KlickTipp does not allow tagging contact %s in its state", applied.klicktipp_id)
             return applied
-        return _Applied(applied.klicktipp_id, applied.subscription, desired.tags)
+        return _Applied(applied.klicktipp_id, applied.subscription, desired.tags, tag_ids)
 
     def _retag(
         self, address: str, desired: frozenset[str], current: frozenset[str], tag_ids: Mapping[str, str]
-    ) -> None:
+    ) -> Mapping[str, str]:
         """The tag calls from ``current`` to ``desired``; a tag deleted in KlickTipp meanwhile (403, or
-        error 7 "unknown mail / tag") is created again, once across all workers, and the rest applied."""
+        error 7 "unknown mail / tag") is created again, once across all workers, and the rest applied.
+        Returns the tags (name -> id) as they were when the calls succeeded."""
         for last_try in (False, True):
             for call in tag_calls(email=address, desired=desired, current=current, tag_ids=tag_ids):
                 try:
@@ -332,7 +335,8 @@ class ContactSync:
                     break  # plan the rest again with the tags as they are now
                 current = applied_tags(call, current, tag_ids)
             else:
-                return
+                return tag_ids
+        raise AssertionError("unreachable: the last try returns or raises")
 
     def _tags_after(self, exc: Rejected, call: Call, desired: frozenset[str]) -> dict[str, str]:
         """Tag name -> id read again after KlickTipp refused ``call``'s tags; re-creates desired ones."""
@@ -363,7 +367,7 @@ class ContactSync:
         claim: Claim,
     ) -> None:
         now = self._clock()
-        known = self._reference.tags()
+        known = applied.tag_ids
         state = ContactState(
             source=source.name,
             crm_contact_id=event.crm_contact_id,

@@ -95,7 +95,8 @@ def tag_ids_of(call: Call) -> frozenset[str]:
 
 def applied_tags(call: Call, current: frozenset[str], tag_ids: Mapping[str, str]) -> frozenset[str]:
     """The tag names a contact carries after ``call`` (a tag or untag) succeeded."""
-    names = {name for name, tag_id in tag_ids.items() if tag_id in tag_ids_of(call)}
+    named = tag_ids_of(call)
+    names = {name for name, tag_id in tag_ids.items() if tag_id in named}
     return current | names if call.operation == "api.subscriber.tag" else current - names
 
 
