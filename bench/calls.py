@@ -20,8 +20,8 @@ from typing import Any
 from bench.environment import bench_config, bench_env
 from fake_klicktipp.testing import UNSUBSCRIBED_EMAIL, FakeControl, running_fake
 from ktsync.config.settings import load_settings
-from ktsync.contract import ContactUpsert, parse_message
-from ktsync.redis_server import resolve_redis
+from ktsync.core.contract import ContactUpsert, parse_message
+from ktsync.core.redis_server import resolve_redis
 from ktsync.worker.runtime import WorkerRuntime
 
 

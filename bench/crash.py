@@ -37,10 +37,10 @@ import redis
 from bench.environment import bench_config, bench_env, consumed_lists
 from bench.run import new_contact
 from fake_klicktipp.testing import RunningFake, running_fake
-from ktsync.broker import UNACKED_KEY
 from ktsync.config.settings import Settings, load_settings
+from ktsync.core.broker import UNACKED_KEY
+from ktsync.core.redis_server import RedisHandle, resolve_redis
 from ktsync.producers import Producer
-from ktsync.redis_server import RedisHandle, resolve_redis
 from ktsync.worker.recovery import Keys, live_sessions, read_recovery
 from ktsync.worker.stats import RedisStats
 from ktsync.worker.telemetry import read_timeline

@@ -7,10 +7,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from ktsync.broker import sub_queues
 from ktsync.config.settings import Settings
+from ktsync.core.broker import sub_queues
+from ktsync.core.redis_server import RedisHandle
 from ktsync.local import fake_env, local_config
-from ktsync.redis_server import RedisHandle
 
 NAMESPACE = "ktsync-bench"
 

@@ -41,12 +41,12 @@ from bench.environment import bench_config, bench_env, consumed_lists
 from bench.rate import stop
 from bench.run import new_contact
 from fake_klicktipp.testing import RunningFake, running_fake
-from ktsync.broker import ENQUEUED_AT_HEADER
 from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings, load_settings
+from ktsync.core.broker import ENQUEUED_AT_HEADER
+from ktsync.core.redis_server import RedisHandle, resolve_redis
 from ktsync.producers import Producer
 from ktsync.producers.enqueue import summary
-from ktsync.redis_server import RedisHandle, resolve_redis
 from ktsync.worker.state import RedisStateStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,10 +22,10 @@ from kombu import Connection
 from kombu import Producer as KombuProducer
 
 from ktsync.config.settings import Settings, load_settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
+from ktsync.core.redis_server import ephemeral_redis
 from ktsync.producers import Producer
 from ktsync.producers.imports import CsvLayout, csv_messages, run_import
-from ktsync.redis_server import ephemeral_redis
 
 QUEUE = "bench-producers"
 

@@ -43,9 +43,9 @@ from bench.run import new_contact
 from fake_klicktipp.testing import RunningFake, running_fake
 from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings, load_settings
+from ktsync.core.redis_server import RedisHandle, resolve_redis
 from ktsync.producers import Producer
 from ktsync.queues import overall_status
-from ktsync.redis_server import RedisHandle, resolve_redis
 from ktsync.worker.stats import RedisStats
 
 ROOT = Path(__file__).resolve().parents[1]

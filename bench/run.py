@@ -28,10 +28,10 @@ from bench.environment import bench_config, bench_env
 from fake_klicktipp.testing import SINGLE_OPT_IN_LIST_ID, RunningFake, partner_headers, running_fake
 from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings, load_settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
+from ktsync.core.redis_server import resolve_redis
 from ktsync.producers import Producer
 from ktsync.queues import queue_status
-from ktsync.redis_server import resolve_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 

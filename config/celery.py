@@ -7,7 +7,7 @@ from typing import Any
 from kombu.entity import Queue
 
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 
 # Tasks that make no KlickTipp call of their own but enqueue many that do.
 BULK_TASKS = ("ktsync.reconcile",)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 
 FIELD_TYPES = (
     "line",

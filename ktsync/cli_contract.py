@@ -20,6 +20,6 @@ def register(main: click.Group) -> None:
         producers/contract-v1.schema.json that ships with the package. Validate a message with it
         in any language, e.g. with ajv (Node) or jsonschema (Python).
         """
-        from ktsync.contract_schema import contract_schema_text
+        from ktsync.core.contract_schema import contract_schema_text
 
         click.echo(contract_schema_text(), nl=False)

@@ -16,7 +16,7 @@ from ktsync.config.settings import Settings
 from ktsync.worker.deadletter import DeadLetter, Filter, RedisDeadLetterStore
 
 if TYPE_CHECKING:
-    from ktsync.producers.replay import Refetch
+    from ktsync.core.replay import Refetch
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -141,8 +141,8 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         (run it with the workers' CRM variables, e.g. HUBSPOT_ACCESS_TOKEN). A letter that cannot be
         replayed so is refused, with why, and stays.
         """
+        from ktsync.core.replay import replay as publish_again
         from ktsync.producers import EnqueueError, Producer
-        from ktsync.producers.replay import replay as publish_again
 
         how = _refetch() if refetch else None
         with redis_block(settings()) as (client, conf):
@@ -186,7 +186,7 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
 
 def _refetch() -> Refetch:
     """How --refetch reloads: the sources whose CRM API this environment configures."""
-    from ktsync.producers.replay import Refetch
+    from ktsync.core.replay import Refetch
     from ktsync.worker.crm import CrmConfigError
     from ktsync.worker.reconcile import crm_api_sources, no_crm_api
 

@@ -1,7 +1,7 @@
 """Operations commands: ``ktsync status``, ``ktsync metrics`` (Prometheus exporter) and ``ktsync flower``.
 
 Everything here reads what the workers record in Redis; the only write is the first-seen checkpoints
-that give other producers' messages an age (``ktsync.queue_age``). Heavy imports stay inside the
+that give other producers' messages an age (``ktsync.core.queue_age``). Heavy imports stay inside the
 commands so that ``ktsync --help`` remains fast.
 """
 
@@ -70,7 +70,7 @@ def workers_online(settings: Settings, timeout: float) -> dict[str, Any] | None:
 
 
 def _ago(q: Mapping[str, Any]) -> str:
-    from ktsync.queue_age import describe_age
+    from ktsync.core.queue_age import describe_age
 
     return describe_age(q["oldest_pending_age"], q.get("oldest_pending_age_source"))
 

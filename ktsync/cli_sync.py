@@ -13,7 +13,7 @@ import click
 
 from ktsync.cli_contact import register as register_contact
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 
 RESYNC_CHUNK = 500
 
@@ -61,7 +61,7 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
 
         Run it with the workers' CRM API variables: they decide whether contacts can be reloaded
         from the CRM (--from crm) or only their status re-read from KlickTipp."""
-        from ktsync.contract import TASK_NAMES, MessageType
+        from ktsync.core.contract import TASK_NAMES, MessageType
         from ktsync.producers import EnqueueError, Producer
         from ktsync.worker.crm import CrmConfigError
         from ktsync.worker.reconcile import NoCrmApi, crm_api_sources, recheck_messages, resync_origin

@@ -21,11 +21,11 @@ import redis
 
 from fake_klicktipp.testing import running_fake
 from ktsync.config.settings import Settings, load_settings
+from ktsync.core.redis_server import resolve_redis
 from ktsync.local import fake_env, local_config
 from ktsync.producers import Producer
 from ktsync.producers.imports import ImportReport, jsonl_messages, run_import
 from ktsync.queues import overall_status
-from ktsync.redis_server import resolve_redis
 
 DEFAULT_CONTACTS = Path(__file__).resolve().parents[1] / "examples" / "contacts.jsonl"
 DEMO_NAMESPACE = "ktsync-demo"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 
-from ktsync.contract import ContactDeleted, ContactUpsert, ContractError, Message, parse_message
+from ktsync.core.contract import ContactDeleted, ContactUpsert, ContractError, Message, parse_message
 from ktsync.worker.runtime import WorkerRuntime
 from ktsync.worker.service import SyncOutcome
 from ktsync.worker.sync.mapping import MappingConfigError, MappingError

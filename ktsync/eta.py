@@ -10,7 +10,7 @@ from __future__ import annotations
 import redis
 
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from ktsync.worker.lanemetrics import read_lane_calls, read_latency
 from ktsync.worker.ratelimit.base import RATE_MARGIN
 

@@ -181,8 +181,8 @@ class RedisCollector:
         return queue_statuses(self._redis, queues, now, self._settings.broker_prefix, key_prefix=self._p)
 
     def _queues(self, now: float, queues: list[QueueStatus]) -> list[Metric]:
+        from ktsync.core.stranded import stranded_unprefixed
         from ktsync.queues import parked_status
-        from ktsync.stranded import stranded_unprefixed
 
         parked = parked_status(self._redis, self._p, now)
         stranded = _gauge("ktsync_stranded_messages", labels=["queue"])
@@ -210,7 +210,7 @@ class RedisCollector:
     def _lanes(self, queues: list[QueueStatus]) -> list[Metric]:
         from prometheus_client.core import HistogramMetricFamily
 
-        from ktsync.broker import deferred_by_lane
+        from ktsync.core.broker import deferred_by_lane
         from ktsync.queues import lane_report
         from ktsync.worker.lanemetrics import read_lane_calls, read_latency
 

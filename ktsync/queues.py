@@ -10,7 +10,7 @@ with an ``eta`` header in the future. Every broker key carries ``broker_prefix``
 waiting for their budget in its key queues (``{p}:kq:*``, see ``worker/keyqueues.py``).
 
 The one write: given the key prefix, reading a queue's age records first-seen checkpoints
-(:mod:`ktsync.queue_age`), so that other producers' messages have an age too.
+(:mod:`ktsync.core.queue_age`), so that other producers' messages have an age too.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from typing import Any, cast
 
 import redis
 
-from ktsync.broker import UNACKED_KEY, deferred_by_lane
 from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings
-from ktsync.lanes import LANES, Lane
-from ktsync.queue_age import QueueAge, oldest, sample_queues
-from ktsync.queue_age_store import RedisAgeBook
-from ktsync.stranded import describe, find_stranded
+from ktsync.core.broker import UNACKED_KEY, deferred_by_lane
+from ktsync.core.lanes import LANES, Lane
+from ktsync.core.queue_age import QueueAge, oldest, sample_queues
+from ktsync.core.queue_age_store import RedisAgeBook
+from ktsync.core.stranded import describe, find_stranded
 from ktsync.worker.credentials import refused_credentials
 from ktsync.worker.deadletter import RedisDeadLetterStore
 from ktsync.worker.lanemetrics import recent_shares

@@ -1,7 +1,7 @@
 """Flow control for bulk producers: the bulk backlog stays below ``bulk.max_backlog``.
 
 The backlog is what waits in the bulk lane: messages in its broker queue plus tasks deferred in the
-bulk key queues (see :mod:`ktsync.broker`). An import of a million rows then never puts a million
+bulk key queues (see :mod:`ktsync.core.broker`). An import of a million rows then never puts a million
 messages into Redis: it waits while the backlog is full and goes on as the workers drain it.
 """
 
@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import redis
 
-from ktsync.broker import deferred_by_lane, sub_queues
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.broker import deferred_by_lane, sub_queues
+from ktsync.core.lanes import Lane
 
 POLL = 0.5  # seconds between looks at a full backlog
 

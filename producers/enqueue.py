@@ -11,13 +11,13 @@ import redis
 from celery import Celery
 from kombu.exceptions import BatchPublishError, OperationalError
 
-from ktsync.broker import ENQUEUED_AT_HEADER
 from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings
-from ktsync.contract import TASK_NAMES, MessageType, parse_message
-from ktsync.lanes import DEFAULT_LANE, Lane, parse_lane
+from ktsync.core.broker import ENQUEUED_AT_HEADER
+from ktsync.core.contract import TASK_NAMES, MessageType, parse_message
+from ktsync.core.lanes import DEFAULT_LANE, Lane, parse_lane
+from ktsync.core.summary import summary
 from ktsync.producers.backlog import Backpressure
-from ktsync.summary import summary
 
 PIPELINE = 500  # messages per Redis round trip
 __all__ = ["ENQUEUED_AT_HEADER", "EnqueueError", "Producer", "summary"]
@@ -56,10 +56,10 @@ def broker_down(exc: BaseException) -> EnqueueError:
 
 
 class Producer:
-    """Enqueue contract-valid messages; invalid ones raise :class:`ktsync.contract.ContractError`.
+    """Enqueue contract-valid messages; invalid ones raise :class:`ktsync.core.contract.ContractError`.
 
     ``lane`` is where messages go unless a call says otherwise: ``live`` (the default) for changes
-    someone is waiting for, ``bulk`` for imports, resyncs and replays (see :mod:`ktsync.lanes`).
+    someone is waiting for, ``bulk`` for imports, resyncs and replays (see :mod:`ktsync.core.lanes`).
     """
 
     def __init__(self, settings: Settings, *, lane: Lane | str = DEFAULT_LANE) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any, Protocol
 
-from ktsync.contract import ContractError, FieldError, parse_message
+from ktsync.core.contract import ContractError, FieldError, parse_message
 from ktsync.producers.enqueue import EnqueueError
 
 CHUNK = 500

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from fake_klicktipp.testing import FakeControl, RunningFake, running_fake
-from ktsync.redis_server import RedisHandle, resolve_redis
+from ktsync.core.redis_server import RedisHandle, resolve_redis
 
 RUN_ID = uuid.uuid4().hex[:8]
 

@@ -14,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ktsync.contract import TASK_NAMES, ContractError, FieldError, MessageType
-from ktsync.summary import summary
+from ktsync.core.contract import TASK_NAMES, ContractError, FieldError, MessageType
+from ktsync.core.summary import summary
 
 MESSAGE_KWARG = "message"
 RETRY_KWARGS = ("failures", "replay_of")
-INVALID_CALL = "invalid call"  # what Flower shows for a call that carries no message (else ktsync.summary)
+INVALID_CALL = (
+    "invalid call"  # what Flower shows for a call that carries no message (else ktsync.core.summary)
+)
 _KNOWN_KWARGS = (MESSAGE_KWARG, *RETRY_KWARGS)
 _SHAPE = "send args=[message] or kwargs={'message': message}"
 

@@ -10,7 +10,7 @@ from celery import Celery, bootsteps, signals
 
 from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings, SourceSettings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from ktsync.worker.credential_step import credential_step
 from ktsync.worker.keyqueues import release_step
 from ktsync.worker.malformed import dead_lettering_consumer
@@ -70,7 +70,7 @@ def create_app(
     app.steps["consumer"].add(_schedule_mover_step(app, holder, settings))
     app.steps["consumer"].add(recovery_step(holder, settings))
     app.steps["consumer"].add(credential_step(holder, settings))
-    app.steps["consumer"].add(queue_age_step(holder, settings))  # first-seen ages (ktsync.queue_age)
+    app.steps["consumer"].add(queue_age_step(holder, settings))  # first-seen ages (ktsync.core.queue_age)
 
     def _close(**_: Any) -> None:
         holder.close()  # logs out of KlickTipp and closes pooled connections

@@ -17,7 +17,7 @@ import hashlib
 import logging
 from typing import Any
 
-from ktsync.contract import ContactDeleted, DeletionRequested
+from ktsync.core.contract import ContactDeleted, DeletionRequested
 from ktsync.worker.contact_tags import ContactTags
 from ktsync.worker.erasure import Eraser, Subject
 from ktsync.worker.klicktipp.errors import (

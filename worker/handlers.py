@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ktsync.contract import (
+from ktsync.core.contract import (
     ContactChanged,
     ContactDeleted,
     ContactUpsert,

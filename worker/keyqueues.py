@@ -2,7 +2,7 @@
 out of worker slots — and goes back to its lane's queue at the pace its budget allows.
 
 A task the limiter refuses for longer than it may wait in place is *deferred* to the queue of its
-fairness key (account + lane, see :mod:`ktsync.lanes`), with a release time taken from that key's
+fairness key (account + lane, see :mod:`ktsync.core.lanes`), with a release time taken from that key's
 clock: releases of one key are spaced ``spacing`` apart (one token's time at the key's rate), so a
 backlog comes back in order and at the budget's pace instead of all at once. The mover (see
 :mod:`ktsync.worker.schedule`) publishes due entries to their queue, then removes them (a crash in between
@@ -25,7 +25,7 @@ from typing import Protocol, cast
 
 import redis
 
-from ktsync.broker import key_queue, key_queue_registry
+from ktsync.core.broker import key_queue, key_queue_registry
 from ktsync.worker.schedule import BATCH, Parked
 
 # KEYS[1] key queue, KEYS[2] clocks hash, KEYS[3] registry; ARGV[1] fairness key, ARGV[2] member,

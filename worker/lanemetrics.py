@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import redis
 
-from ktsync.lanes import LANES, Lane
+from ktsync.core.lanes import LANES, Lane
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0)
 WINDOW = 10  # seconds per call-count window

@@ -24,7 +24,7 @@ from typing import Any
 from celery.worker.consumer import Consumer
 from kombu.exceptions import ContentDisallowed
 
-from ktsync.contract import FieldError
+from ktsync.core.contract import FieldError
 from ktsync.worker.calls import as_received
 from ktsync.worker.deadletter import DeadLetter
 from ktsync.worker.request import InvalidTaskCall

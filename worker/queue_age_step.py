@@ -3,8 +3,8 @@
 A consumer bootstep runs :class:`QueueWatch` on a :class:`~ktsync.worker.ticker.Ticker` every
 ``SAMPLE_INTERVAL`` seconds, so that the age ``ktsync status`` and ``ktsync metrics`` report for an
 unstamped message is exact to that interval even when nobody ran them while it waited (see
-:mod:`ktsync.queue_age`). It also logs, at most every :data:`WARN_EVERY` seconds, messages waiting
-under the unprefixed queue names when ``redis.broker_prefix`` is set (see :mod:`ktsync.stranded`).
+:mod:`ktsync.core.queue_age`). It also logs, at most every :data:`WARN_EVERY` seconds, messages waiting
+under the unprefixed queue names when ``redis.broker_prefix`` is set (see :mod:`ktsync.core.stranded`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import redis
 from celery import bootsteps
 
 from ktsync.config.settings import Settings
-from ktsync.queue_age import SAMPLE_INTERVAL, sample_queues
-from ktsync.queue_age_store import RedisAgeBook
-from ktsync.stranded import describe, stranded_unprefixed
+from ktsync.core.queue_age import SAMPLE_INTERVAL, sample_queues
+from ktsync.core.queue_age_store import RedisAgeBook
+from ktsync.core.stranded import describe, stranded_unprefixed
 from ktsync.worker.runtime import RuntimeHolder
 from ktsync.worker.ticker import Ticker, thread_step
 

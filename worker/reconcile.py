@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ktsync.config.settings import Settings
-from ktsync.contract import TASK_NAMES, MessageType
-from ktsync.producers.replay import Sender, replay
+from ktsync.core.contract import TASK_NAMES, MessageType
+from ktsync.core.replay import Sender, replay
 from ktsync.worker.crm import close, fetchers_from_env, hubspot, zoho
 from ktsync.worker.deadletter import DeadLetterStore, Filter
 from ktsync.worker.state.base import StateStore

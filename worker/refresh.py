@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import replace
 
-from ktsync.contract import ContactChanged, ContactUpsert, KlickTippContactChanged
+from ktsync.core.contract import ContactChanged, ContactUpsert, KlickTippContactChanged
 from ktsync.worker.crm import CrmFetcher
 from ktsync.worker.service import ContactSync, SyncDeps, SyncOutcome
 

@@ -23,8 +23,8 @@ from typing import Any
 from celery.exceptions import InvalidTaskError
 from celery.worker.request import Request
 
-from ktsync.contract import FieldError
-from ktsync.summary import contact_ref
+from ktsync.core.contract import FieldError
+from ktsync.core.summary import contact_ref
 from ktsync.worker.calls import INVALID_CALL, describe, kind_of
 
 HIDDEN = "(arguments hidden)"

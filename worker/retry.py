@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ktsync.config.model import RateSettings, RetrySettings
-from ktsync.contract import ContractError
+from ktsync.core.contract import ContractError
 from ktsync.worker.klicktipp.errors import AuthError, RateLimited
 from ktsync.worker.locks import LockBusy
 from ktsync.worker.ratelimit import Throttled

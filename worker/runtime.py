@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import redis
 
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
-from ktsync.producers.webhooks.dedupe import RedisDeduper
+from ktsync.core.dedupe import RedisDeduper
+from ktsync.core.lanes import Lane
 from ktsync.worker.client_setup import klicktipp_client
 from ktsync.worker.credentials import CredentialCheck, RedisCredentialHealth, credential_id, verify
 from ktsync.worker.crm import CrmFetcher, fetchers_from_env

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ktsync.config.settings import LISTID_MISSING, Settings, SourceSettings
-from ktsync.contract import ContactUpsert
+from ktsync.core.contract import ContactUpsert
 from ktsync.worker.alarms import Alarms
 from ktsync.worker.contact_tags import ContactTags
 from ktsync.worker.klicktipp.client import KlickTippClient

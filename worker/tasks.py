@@ -25,11 +25,11 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 
-from ktsync.broker import ENQUEUED_AT_HEADER
 from ktsync.config.settings import Settings
-from ktsync.contract import TASK_NAMES, ContractError, Message, parse_message
-from ktsync.lanes import DEFAULT_LANE, Lane, fairness_key
-from ktsync.summary import summary
+from ktsync.core.broker import ENQUEUED_AT_HEADER
+from ktsync.core.contract import TASK_NAMES, ContractError, Message, parse_message
+from ktsync.core.lanes import DEFAULT_LANE, Lane, fairness_key
+from ktsync.core.summary import summary
 from ktsync.worker.calls import read_call
 from ktsync.worker.credentials import Verdict
 from ktsync.worker.deadletter import DeadLetter

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import redis
 
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from ktsync.worker.klicktipp.http import CallRecord
 from ktsync.worker.lanemetrics import stage_calls
 

@@ -28,7 +28,7 @@ from itertools import count
 
 import redis
 
-from ktsync.redis_server import ephemeral_redis
+from ktsync.core.redis_server import ephemeral_redis
 
 SECRET = "bench-client-secret"  # noqa: S105 - the benchmark's throw-away secret
 READY = re.compile(rb"ktsync webhooks listening on http://([^:\s]+):(\d+)")

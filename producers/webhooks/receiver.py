@@ -27,8 +27,8 @@ from typing import Any, Protocol
 
 import redis
 
+from ktsync.core.dedupe import Claim, Deduper
 from ktsync.producers.enqueue import EnqueueError
-from ktsync.producers.webhooks.dedupe import Claim, Deduper
 from ktsync.producers.webhooks.payloads import Batch, PayloadError, collapse
 from ktsync.producers.webhooks.routes import ROUTES, Request
 from ktsync.producers.webhooks.secrets import WebhookSecrets

@@ -22,9 +22,9 @@ import redis
 import uvicorn
 
 from ktsync.config.settings import ConfigError, Settings, load_settings
+from ktsync.core.dedupe import RedisDeduper
 from ktsync.producers.enqueue import Producer
 from ktsync.producers.webhooks.app import WebhookApp
-from ktsync.producers.webhooks.dedupe import RedisDeduper
 from ktsync.producers.webhooks.receiver import Receiver
 from ktsync.producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
 

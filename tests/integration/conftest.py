@@ -24,8 +24,8 @@ from fake_klicktipp.testing import (
     RunningFake,
 )
 from ktsync.config.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
+from ktsync.core.redis_server import RedisHandle
 from ktsync.producers import Producer
-from ktsync.redis_server import RedisHandle
 from ktsync.worker.celery_app import create_app
 from tests.integration.fault_helpers import OwnedRedis, owned_redis
 from tests.integration.sync_helpers import Outcomes, Stores, wait_for

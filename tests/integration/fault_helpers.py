@@ -24,9 +24,9 @@ import redis
 import yaml
 
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
-from ktsync.broker import UNACKED_KEY, key_queue_registry, sub_queues
 from ktsync.config.settings import Settings
-from ktsync.redis_server import find_redis_server, free_port
+from ktsync.core.broker import UNACKED_KEY, key_queue_registry, sub_queues
+from ktsync.core.redis_server import find_redis_server, free_port
 from ktsync.worker.deadletter import DeadLetterStore
 from ktsync.worker.recovery import live_sessions
 from ktsync.worker.telemetry import read_timeline

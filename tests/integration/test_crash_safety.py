@@ -26,7 +26,7 @@ from celery import Celery
 
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from ktsync.producers import Producer
 from ktsync.worker.locks import session_locks_key, token_pid
 from ktsync.worker.recovery import live_sessions, read_recovery

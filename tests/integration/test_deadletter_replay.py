@@ -12,7 +12,7 @@ from celery import Celery
 
 from fake_klicktipp.testing import FakeControl, partner_headers
 from ktsync.config.settings import Settings
-from ktsync.contract import TASK_NAMES, MessageType
+from ktsync.core.contract import TASK_NAMES, MessageType
 from ktsync.producers import Producer
 from tests.integration.sync_helpers import Outcomes, Stores, contact_calls, sync_first, upsert, wait_for
 from tests.integration.test_vertical_slice import ktsync

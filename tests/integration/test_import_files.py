@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from tests.integration.test_vertical_slice import ktsync
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from ktsync.config.settings import Settings, load_settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from ktsync.producers.imports import CHUNK
 from tests.integration.fault_helpers import OwnedRedis, tune
 from tests.integration.sync_helpers import wait_for

@@ -22,9 +22,9 @@ import redis
 from celery import Celery
 
 from fake_klicktipp.testing import FakeControl
-from ktsync.broker import deferred_by_lane, key_queue
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane, fairness_key
+from ktsync.core.broker import deferred_by_lane, key_queue
+from ktsync.core.lanes import Lane, fairness_key
 from ktsync.producers import Producer
 from ktsync.producers.backlog import bulk_backlog
 from ktsync.queues import limiter_status

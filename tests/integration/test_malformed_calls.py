@@ -21,9 +21,9 @@ from celery import Celery
 
 from fake_klicktipp.testing import FakeControl
 from ktsync.config.settings import Settings
-from ktsync.contract import TASK_NAMES, MessageType
-from ktsync.lanes import Lane
-from ktsync.producers.replay import replay
+from ktsync.core.contract import TASK_NAMES, MessageType
+from ktsync.core.lanes import Lane
+from ktsync.core.replay import replay
 from ktsync.worker.deadletter import DeadLetter
 from tests.integration.fault_helpers import pending, unacked_key, worker_process
 from tests.integration.sync_helpers import Outcomes, Stores, contact_calls, deleted, upsert, wait_for

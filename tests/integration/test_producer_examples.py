@@ -27,9 +27,9 @@ from celery import Celery
 
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
+from ktsync.core.redis_server import RedisHandle, ephemeral_redis
 from ktsync.producers.webhooks.secrets import WebhookSecrets
-from ktsync.redis_server import RedisHandle, ephemeral_redis
 from ktsync.worker.lanemetrics import read_latency
 from tests.integration.fault_helpers import all_done, tune
 from tests.integration.sync_helpers import (

@@ -24,7 +24,7 @@ from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
 from ktsync.config.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
-from ktsync.redis_server import RedisHandle
+from ktsync.core.redis_server import RedisHandle
 from ktsync.worker.celery_app import create_app
 
 LIST_ID = 23

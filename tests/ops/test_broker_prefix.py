@@ -21,8 +21,8 @@ from kombu import Connection, Queue
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ktsync.config.settings import Settings, load_settings
+from ktsync.core.stranded import Stranded, describe, split_key
 from ktsync.metrics import RedisCollector
-from ktsync.stranded import Stranded, describe, split_key
 from ktsync.worker.queue_age_step import QueueWatch
 from tests.ops.conftest import ktsync
 from tests.ops.test_metrics import parse, value

@@ -17,7 +17,7 @@ import redis
 from celery import Celery
 
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,8 @@ from celery import Celery
 
 from fake_klicktipp.testing import DEMO_PASSWORD, DEMO_USERNAME, FakeControl, RunningFake
 from ktsync.config.settings import Settings
-from ktsync.contract import TASK_NAMES, MessageType
-from ktsync.lanes import Lane
+from ktsync.core.contract import TASK_NAMES, MessageType
+from ktsync.core.lanes import Lane
 from tests.integration.fault_helpers import tune
 from tests.integration.sync_helpers import Outcomes, upsert, wait_for
 from tests.ops.conftest import Service

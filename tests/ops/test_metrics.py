@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from ktsync.metrics import METRICS, RedisCollector
 from tests.ops.conftest import Service
 from tests.ops.seed import CRM_ID, EMAIL, seed

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 
 SERVICE = """
 import config.settings, worker, producers

@@ -15,9 +15,9 @@ import pytest
 import redis
 from celery import Celery
 
-from ktsync.broker import ENQUEUED_AT_HEADER, sub_queue
 from ktsync.config.settings import Settings
-from ktsync.queue_age import (
+from ktsync.core.broker import ENQUEUED_AT_HEADER, sub_queue
+from ktsync.core.queue_age import (
     MAX_CHECKPOINTS,
     TAIL_SAMPLE,
     AgeBook,
@@ -28,7 +28,7 @@ from ktsync.queue_age import (
     sample_queues,
     thin,
 )
-from ktsync.queue_age_store import MemoryAgeBook, RedisAgeBook, age_key
+from ktsync.core.queue_age_store import MemoryAgeBook, RedisAgeBook, age_key
 from ktsync.worker.celery_app import create_app
 from ktsync.worker.queue_age_step import QueueWatch
 from tests.ops.conftest import ktsync

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from ktsync import queues
-from ktsync.broker import ENQUEUED_AT_HEADER, PRIORITY_SEPARATOR
+from ktsync.core.broker import ENQUEUED_AT_HEADER, PRIORITY_SEPARATOR
 from ktsync.queues import (
     QueueStatus,
     dead_letter_counts,

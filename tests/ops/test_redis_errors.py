@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from kombu.exceptions import OperationalError
 
 from ktsync.cli import main
+from ktsync.core.redis_server import RedisHandle
 from ktsync.redis_errors import redact, redis_error_line
-from ktsync.redis_server import RedisHandle
 
 REFUSED = "redis://127.0.0.1:1/0"  # a port nobody listens on
 COMMANDS = [

@@ -10,7 +10,7 @@ import redis
 from celery import Celery
 
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from tests.ops.conftest import ktsync
 from tests.ops.seed import seed
 

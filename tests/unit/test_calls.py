@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ktsync.contract import FieldError, MessageType
-from ktsync.summary import summary
+from ktsync.core.contract import FieldError, MessageType
+from ktsync.core.summary import summary
 from ktsync.worker.calls import (
     Call,
     InvalidCall,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ktsync.contract import (
+from ktsync.core.contract import (
     ContactDeleted,
     ContactUpsert,
     ContractError,

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ktsync.contract import ContractError, parse_json, parse_message
+from ktsync.core.contract import ContractError, parse_json, parse_message
 from tests.contract_cases import messages, near_valid, values
 
 

@@ -21,9 +21,9 @@ from jsonschema import Draft202012Validator
 from marshmallow import Schema, fields
 
 from ktsync.cli import main
-from ktsync.contract import ContractError, MessageType, parse_message
-from ktsync.contract_patterns import NOT_WHITESPACE, WHITESPACE, digits_below
-from ktsync.contract_schema import SCHEMA_FILE, contract_schema, contract_schema_text
+from ktsync.core.contract import ContractError, MessageType, parse_message
+from ktsync.core.contract_patterns import NOT_WHITESPACE, WHITESPACE, digits_below
+from ktsync.core.contract_schema import SCHEMA_FILE, contract_schema, contract_schema_text
 from tests.contract_cases import (
     ACCEPTED,
     EDGE_VALUES,

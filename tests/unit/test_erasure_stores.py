@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from ktsync.producers.webhooks.dedupe import Deduper, MemoryDeduper, RedisDeduper
+from ktsync.core.dedupe import Deduper, MemoryDeduper, RedisDeduper
 from ktsync.worker import outbound as outbound_module
 from ktsync.worker.deadletter import DeadLetter, DeadLetterStore, MemoryDeadLetterStore, RedisDeadLetterStore
 from ktsync.worker.erasure import MemoryTimelines, RedisTimelines, Timelines

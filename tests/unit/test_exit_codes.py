@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ktsync.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REJECTED, EXIT_USAGE, main
-from ktsync.redis_server import free_port
+from ktsync.core.redis_server import free_port
 
 
 def test_the_documented_exit_statuses_stay_what_scripts_rely_on() -> None:

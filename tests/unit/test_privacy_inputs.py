@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ktsync.config.settings import DEFAULT_CONFIG_PATH, ConfigError, load_settings, settings_from_dict
-from ktsync.contract import ContactDeleted, ContractError, parse_message
+from ktsync.core.contract import ContactDeleted, ContractError, parse_message
 from ktsync.producers.webhooks.payloads import hubspot_batch
 from tests.webhooks.helpers import hubspot_event
 

@@ -13,7 +13,7 @@ from celery import Celery
 from kombu.exceptions import ContentDisallowed
 from kombu.message import Message
 
-from ktsync.contract import FieldError
+from ktsync.core.contract import FieldError
 from ktsync.worker.malformed import MAX_BODY, body_letter, invalid_task_errors, received
 from ktsync.worker.request import (
     HIDDEN,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from ktsync.worker.klicktipp.errors import RateLimited, ServerError
 from ktsync.worker.klicktipp.http import CallRecord
 from ktsync.worker.ratelimit import (

@@ -17,7 +17,7 @@ SETTINGS = load_settings({"KTSYNC_LISTID": "23"})
 
 
 class RecordingSender:
-    """A replay and reconcile :class:`~ktsync.producers.replay.Sender` that records what it is given."""
+    """A replay and reconcile :class:`~ktsync.core.replay.Sender` that records what it is given."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[Any], dict[str, Any]]] = []

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import redis
 
-from ktsync.redis_server import free_port
+from ktsync.core.redis_server import free_port
 from ktsync.worker.locks import RedisLocks, owner_token, session_locks_key, token_pid
 from ktsync.worker.recovery import live_sessions, read_recovery
 from ktsync.worker.recovery.decide import (

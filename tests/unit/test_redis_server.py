@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from ktsync.redis_server import RedisNotFound, ephemeral_redis, find_redis_server, resolve_redis
+from ktsync.core.redis_server import RedisNotFound, ephemeral_redis, find_redis_server, resolve_redis
 
 
 def test_a_given_url_is_used_and_not_owned() -> None:

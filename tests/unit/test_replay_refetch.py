@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ktsync.contract import TASK_NAMES, MessageType
-from ktsync.producers.replay import NOTIFY_TASK, Refetch, replay
+from ktsync.core.contract import TASK_NAMES, MessageType
+from ktsync.core.replay import NOTIFY_TASK, Refetch, replay
 from ktsync.worker.deadletter import DeadLetter
 from ktsync.worker.reconcile import NoCrmApi, crm_api_sources, no_crm_api, resync_origin
 from tests.unit.test_reconcile import RecordingSender

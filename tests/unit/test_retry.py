@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ktsync.contract import ContractError, FieldError
+from ktsync.core.contract import ContractError, FieldError
 from ktsync.worker.klicktipp.errors import (
     AuthError,
     ConflictError,

@@ -22,11 +22,11 @@ import uvicorn
 import yaml
 
 from ktsync.config.settings import DEFAULT_CONFIG_PATH, Settings, settings_from_dict
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
+from ktsync.core.redis_server import RedisHandle
 from ktsync.producers.webhooks.app import WebhookApp
 from ktsync.producers.webhooks.secrets import WebhookSecrets
 from ktsync.producers.webhooks.server import build_config, running_receiver
-from ktsync.redis_server import RedisHandle
 
 HUBSPOT_SECRET = "hubspot-client-secret-0123"
 CLOSE_KEY_HEX = "8f3b2a01c4d5e6f708192a3b4c5d6e7f8f3b2a01c4d5e6f708192a3b4c5d6e7f"

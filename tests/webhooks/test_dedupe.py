@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from ktsync.producers.webhooks.dedupe import Deduper, MemoryDeduper, RedisDeduper
+from ktsync.core.dedupe import Deduper, MemoryDeduper, RedisDeduper
 
 LEASE = 0.2
 

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from ktsync.cli_webhooks import register
 from ktsync.config.settings import Settings, load_settings
+from ktsync.core.redis_server import RedisHandle
 from ktsync.producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
-from ktsync.redis_server import RedisHandle
 from tests.webhooks.helpers import KLICKTIPP_TOKEN, queued, settings_for
 
 READY = re.compile(rb"ktsync webhooks listening on (http://\S+)")

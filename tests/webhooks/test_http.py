@@ -13,9 +13,9 @@ import redis
 import requests
 
 from ktsync.config.settings import Settings
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
+from ktsync.core.redis_server import RedisHandle, free_port
 from ktsync.queues import queue_status
-from ktsync.redis_server import RedisHandle, free_port
 from tests.webhooks.helpers import (
     KLICKTIPP_TOKEN,
     close_body,

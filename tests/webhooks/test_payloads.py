@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ktsync.contract import parse_message
+from ktsync.core.contract import parse_message
 from ktsync.producers.webhooks.payloads import (
     Batch,
     PayloadError,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from ktsync.core.dedupe import MemoryDeduper
 from ktsync.producers.enqueue import EnqueueError
-from ktsync.producers.webhooks.dedupe import MemoryDeduper
 from ktsync.producers.webhooks.receiver import Receiver
 from ktsync.producers.webhooks.routes import Request
 from ktsync.producers.webhooks.secrets import WebhookSecrets

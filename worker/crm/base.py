@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ktsync.contract import PropertyValue
+from ktsync.core.contract import PropertyValue
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import requests
 
-from ktsync.contract import PropertyValue
+from ktsync.core.contract import PropertyValue
 from ktsync.worker.crm.base import CrmFetcher, FetchedContact, FetchError
 from ktsync.worker.crm.http import (
     DEFAULT_TIMEOUT,

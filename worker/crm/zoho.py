@@ -30,7 +30,7 @@ from typing import Final
 
 import requests
 
-from ktsync.contract import PropertyValue
+from ktsync.core.contract import PropertyValue
 from ktsync.worker.crm.base import CrmConfigError, CrmFetcher, FetchedContact, FetchError
 from ktsync.worker.crm.http import (
     DEFAULT_TIMEOUT,

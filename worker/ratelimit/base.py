@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 
 DEFAULT_RATE = 5.0
 DEFAULT_BURST = 10

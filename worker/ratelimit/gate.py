@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from ktsync.worker.klicktipp.errors import RateLimited
 from ktsync.worker.klicktipp.http import CallRecord
 from ktsync.worker.ratelimit.base import Limits, RateLimiter

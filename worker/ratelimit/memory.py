@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from ktsync.worker.ratelimit.base import (
     DECREASE,
     FLOOR,

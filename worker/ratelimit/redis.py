@@ -23,7 +23,7 @@ from typing import cast
 
 import redis
 
-from ktsync.lanes import Lane
+from ktsync.core.lanes import Lane
 from ktsync.worker.ratelimit.base import (
     DECREASE,
     FLOOR,

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ktsync.broker import UNACKED_KEY
 from ktsync.config.settings import Settings
+from ktsync.core.broker import UNACKED_KEY
 from ktsync.worker.locks import session_locks_key
 from ktsync.worker.ratelimit.redis import inflight_key
 

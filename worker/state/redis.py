@@ -24,7 +24,7 @@ from typing import Any, cast
 
 import redis
 
-from ktsync.keyglob import keys_containing
+from ktsync.core.keyglob import keys_containing
 from ktsync.worker.locks import (
     ACQUIRE_LUA,
     TRANSIENT,

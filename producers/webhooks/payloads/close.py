@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ktsync.contract import MessageType
+from ktsync.core.contract import MessageType
 from ktsync.producers.webhooks.payloads.common import (
     Batch,
     Event,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ktsync.contract import ContractError, MessageType, parse_message, parse_timestamp
+from ktsync.core.contract import ContractError, MessageType, parse_message, parse_timestamp
 
 Message = Mapping[str, Any]
 MAX_EVENT_ID = 200  # the contract's limit for event_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from ktsync.contract import ContractError, parse_message
+from ktsync.core.contract import ContractError, parse_message
 from ktsync.producers.webhooks.payloads.common import Batch, Event, PayloadError, Problem
 
 

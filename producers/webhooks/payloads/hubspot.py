@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ktsync.contract import MessageType
+from ktsync.core.contract import MessageType
 from ktsync.producers.webhooks.payloads.common import (
     Batch,
     Event,

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
-from ktsync.contract import MessageType
+from ktsync.core.contract import MessageType
 from ktsync.producers.webhooks.payloads.common import Batch, Event, PayloadError, Problem, validated
 
 SOURCE = "klicktipp"

@@ -12,7 +12,7 @@ lose a change.
 
 from __future__ import annotations
 
-from ktsync.contract import MessageType
+from ktsync.core.contract import MessageType
 from ktsync.producers.webhooks.payloads.common import (
     Batch,
     Event,

@@ -1,6 +1,6 @@
 """The field rules of contract v1: each custom field validates one value and declares its JSON Schema.
 
-``ktsync.contract`` builds the message schemas from these; ``ktsync.contract_schema`` publishes each
+``ktsync.core.contract`` builds the message schemas from these; ``ktsync.core.contract_schema`` publishes each
 ``json_schema`` as it stands, so a rule and its published form are written side by side, once.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from marshmallow import ValidationError, fields, validate
 
-from ktsync.contract_patterns import (
+from ktsync.core.contract_patterns import (
     DATE_TIME_PATTERN,
     DECIMAL_PATTERN,
     EMAIL_PATTERN,
@@ -46,7 +46,7 @@ _TIMESTAMP_ERROR = "must be an ISO 8601 date-time with a zone or a Unix timestam
 def parse_timestamp(value: object) -> float:
     """ISO 8601 with a zone, or Unix seconds / milliseconds (a number or its decimal string), to Unix seconds.
 
-    Strings follow the patterns of ``ktsync.contract_patterns`` (those the JSON Schema publishes), so the
+    Strings follow the patterns of ``ktsync.core.contract_patterns`` (those the JSON Schema publishes), so the
     result does not depend on the Python version's ``datetime.fromisoformat``.
     """
     if isinstance(value, bool):

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import redis
 
-from ktsync.broker import PRIORITY_STEPS, sub_queues
+from ktsync.core.broker import PRIORITY_STEPS, sub_queues
 
 SCAN_PAGE = 1000
 SCAN_PAGES = 100  # SCAN calls at most (about 100,000 keys): status stays fast on a big Redis

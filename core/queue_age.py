@@ -15,7 +15,7 @@ is only ever a lower bound (when in doubt, a checkpoint is dropped, never truste
 never fires early. A message that carries the header at the tail gives its exact age instead.
 
 This module holds the decisions (pure functions) and the sampling loop; the Redis layout and its
-in-memory twin are in :mod:`ktsync.queue_age_store`.
+in-memory twin are in :mod:`ktsync.core.queue_age_store`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ktsync.broker import ENQUEUED_AT_HEADER
+from ktsync.core.broker import ENQUEUED_AT_HEADER
 
 SAMPLE_INTERVAL = 2.0  # seconds between a worker's samples of its queues (the bound's resolution)
 TAIL_SAMPLE = 8  # messages read from the tail of each list (headers, checkpoints near the tail)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ktsync.contract import TASK_NAMES, ContractError, MessageType, parse_message
+from ktsync.core.contract import TASK_NAMES, ContractError, MessageType, parse_message
 
 NOTIFY_TASK = "ktsync.notify_crm"
 CHUNK = 500

@@ -27,7 +27,7 @@ from typing import Protocol, cast
 
 import redis
 
-from ktsync.keyglob import keys_containing
+from ktsync.core.keyglob import keys_containing
 
 DONE = "done"
 PENDING = "pending:"

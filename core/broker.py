@@ -13,7 +13,7 @@ from typing import cast
 
 import redis
 
-from ktsync.lanes import LANES, Lane
+from ktsync.core.lanes import LANES, Lane
 
 ENQUEUED_AT_HEADER = "ktsync_enqueued_at"  # first enqueue time (Unix seconds), for latency and queue ages
 PRIORITY_SEPARATOR = "\x06\x16"

@@ -10,8 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ktsync.contract import MessageType
-from ktsync.contract_patterns import SOURCE_PATTERN
+from ktsync.core.contract import MessageType
+from ktsync.core.contract_patterns import SOURCE_PATTERN
 
 INVALID_MESSAGE = "invalid message"  # what is shown for a message of no known type
 # What a summary may show of an id: a plain token. Anything else (an address used as an id) shows as "-".

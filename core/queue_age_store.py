@@ -1,4 +1,4 @@
-"""Where the first-seen checkpoints of :mod:`ktsync.queue_age` live: Redis, and an in-memory twin for tests.
+"""Where the first-seen checkpoints of :mod:`ktsync.core.queue_age` live: Redis, and an in-memory twin for tests.
 
 Key layout (``{p}`` the key prefix, ``{queue}`` a Celery queue name as configured):
 
@@ -19,8 +19,8 @@ from typing import cast
 
 import redis
 
-from ktsync.broker import PRIORITY_STEPS, sub_queue
-from ktsync.queue_age import (
+from ktsync.core.broker import PRIORITY_STEPS, sub_queue
+from ktsync.core.queue_age import (
     MAX_SCAN,
     TAIL_SAMPLE,
     Checkpoint,
