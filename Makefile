@@ -31,6 +31,10 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest -q
 
+# The fast loop while editing (~15 s): no `slow` or `integration` test, no worker or ktsync process.
+unit: install
+	$(BIN)/pytest -q -m "not slow and not integration"
+
 bench: install
 	$(BIN)/python -m bench.run
 

@@ -55,9 +55,9 @@ PROFILES = ("documented", "recorded")
 def count_last(runtime: WorkerRuntime, fake: FakeControl, events: list[ContactUpsert]) -> tuple[int, int]:
     """Contact calls and reference reads made by the last event of a case (the earlier ones set up)."""
     for setup in events[:-1]:
-        runtime.sync.upsert(setup)
+        runtime.services.sync.upsert(setup)
     since = fake.requests()[-1]["ts"] if fake.requests() else 0.0
-    runtime.sync.upsert(events[-1])
+    runtime.services.sync.upsert(events[-1])
     made = fake.requests(since=since)
     contact = sum(1 for r in made if r["path"].startswith("/subscriber"))
     return contact, len(made) - contact
@@ -72,7 +72,7 @@ def main() -> None:
         for profile in PROFILES:
             fake.control.reset()
             fake.control.use_profile(profile)
-            runtime.reference.invalidate()
+            runtime.klicktipp.reference.invalidate()
             results[profile] = [count_last(runtime, fake.control, make(profile[0])) for _, make, _ in CASES]
         print(
             f"{'case':<34} {'documented':>10} {'recorded':>9} {'naive':>6}   (reference reads + tag creations)"

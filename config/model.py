@@ -8,8 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from ktsync.config.secrets import Secret
+from ktsync.core.errors import KtsyncError
 from ktsync.core.lanes import Lane
+from ktsync.core.tenants import DEFAULT_TENANT
 
 FIELD_TYPES = (
     "line",
@@ -35,7 +39,7 @@ PRIVACY_DELETION_POLICIES = ("delete",)
 DEFAULT_SOURCE = "default"
 
 
-class ConfigError(ValueError):
+class ConfigError(KtsyncError, ValueError):
     """The configuration is invalid; ``problems`` lists ``(key, reason)`` pairs."""
 
     def __init__(self, problems: list[tuple[str, str]], origin: str = "") -> None:
@@ -64,12 +68,12 @@ class TagRule:
 @dataclass(frozen=True)
 class SourceSettings:
     name: str
-    listid: int | None
-    crm_id_field: str
-    default_country: str
-    fields: tuple[FieldMapping, ...]
-    tag_prefix: str
-    tag_rules: tuple[TagRule, ...]
+    listid: int | None  # required, no default: ktsync never falls back to a default opt-in process
+    crm_id_field: str = "CRM Contact ID"  # label of the KlickTipp field that stores the CRM contact id
+    default_country: str = "49"  # calling code for national phone numbers
+    fields: tuple[FieldMapping, ...] = ()
+    tag_prefix: str = "[CRM]"  # ktsync owns (adds and removes) only tags with this prefix
+    tag_rules: tuple[TagRule, ...] = ()
     deletion_policy: str = "untag"
     callback_url: str | None = None
     privacy_deletion_policy: str = "delete"  # independent of deletion_policy (see PRIVACY_DELETION_POLICIES)
@@ -188,12 +192,25 @@ class BeatSettings:
 
 
 @dataclass(frozen=True)
+class TenantSpec:
+    """One tenant as configured (see :mod:`ktsync.config.tenants`): its credentials (the per-account
+    variables, each a :class:`~ktsync.config.secrets.Secret`) and its own ``rate``/``sources``/``sync``
+    sections (validated, merged over the deployment's when its settings are built)."""
+
+    name: str
+    credentials: Mapping[str, Secret]
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+    origin: str = ""  # where it is defined: the config file's path, or "registry"
+
+
+@dataclass(frozen=True)
 class Settings:
-    redis_url: str
-    key_prefix: str
-    broker_prefix: str
-    klicktipp: KlickTippSettings
-    worker: WorkerSettings
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "ktsync"  # prefix of every key ktsync itself writes
+    broker_prefix: str = ""  # prefix of Celery's broker keys (kombu's global_keyprefix)
+    klicktipp: KlickTippSettings = field(default_factory=KlickTippSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     sources: Mapping[str, SourceSettings] = field(default_factory=dict)
     sync: SyncSettings = field(default_factory=SyncSettings)
     rate: RateSettings = field(default_factory=RateSettings)
@@ -202,6 +219,19 @@ class Settings:
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     bulk: BulkSettings = field(default_factory=BulkSettings)
     beat: BeatSettings = field(default_factory=BeatSettings)
+    # The tenants of the config file (the registry's come at run time); none but ``default`` before 0.4.
+    tenants: Mapping[str, TenantSpec] = field(default_factory=dict)
+    # Whose settings these are: ``default`` (the top-level ones), or a tenant's, built by
+    # ``ktsync.config.tenants.tenant_settings`` with ``key_prefix`` = the tenant's key prefix.
+    tenant: str = DEFAULT_TENANT
+    base_prefix: str = ""  # the deployment's ``redis.key_prefix`` in a tenant's settings ("" = key_prefix)
+    # The config document as read, before the environment: what a tenant's settings are merged over.
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def deployment_prefix(self) -> str:
+        """The prefix of the keys every tenant shares (limiter, key queues, schedule, recovery, registry)."""
+        return self.base_prefix or self.key_prefix
 
     def source(self, name: str) -> SourceSettings:
         """The settings for a source; sources without an entry use ``default``."""

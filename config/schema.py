@@ -16,10 +16,13 @@ from ktsync.config.model import (
     BeatSettings,
     BulkSettings,
     DeadLetterSettings,
+    FieldMapping,
     KlickTippSettings,
     RateSettings,
     ReconcileSettings,
     RetrySettings,
+    Settings,
+    SourceSettings,
     SyncSettings,
     WorkerSettings,
 )
@@ -48,7 +51,7 @@ class _FieldTargetSchema(_Strict):
         validate=validate.Regexp(r"^field\w+$", error="must be a field key like fieldFirstName"),
     )
     label = fields.String(load_default=None, validate=validate.Length(min=1))
-    type = fields.String(load_default="line", validate=validate.OneOf(FIELD_TYPES))
+    type = fields.String(load_default=FieldMapping.type, validate=validate.OneOf(FIELD_TYPES))
 
     @validates_schema
     def _one_target(self, data: dict[str, Any], **_: Any) -> None:
@@ -64,12 +67,12 @@ class _TagRuleSchema(_Strict):
 
 
 class _TagsSchema(_Strict):
-    prefix = fields.String(load_default="[CRM]", validate=validate.Length(min=1))
+    prefix = fields.String(load_default=SourceSettings.tag_prefix, validate=validate.Length(min=1))
     rules = fields.List(fields.Nested(_TagRuleSchema), load_default=list)
 
     @validates_schema
     def _owned(self, data: dict[str, Any], **_: Any) -> None:
-        prefix = data.get("prefix", "[CRM]")
+        prefix = data.get("prefix", SourceSettings.tag_prefix)
         bad = [i for i, rule in enumerate(data.get("rules", [])) if not rule["tag"].startswith(prefix)]
         if bad:
             raise ValidationError(
@@ -195,9 +198,14 @@ class _DeadLetterSchema(_Strict):
 
 
 class _RedisSchema(_Strict):
-    url = fields.String(validate=validate.Regexp(r"^(redis|rediss|unix)://", error="must be a redis:// URL"))
-    key_prefix = fields.String(validate=validate.Regexp(r"^[\w.-]{1,64}$"))
-    broker_prefix = fields.String(validate=validate.Regexp(r"^[\w.:-]{0,64}$"))
+    url = fields.String(
+        load_default=Settings.redis_url,
+        validate=validate.Regexp(r"^(redis|rediss|unix)://", error="must be a redis:// URL"),
+    )
+    key_prefix = fields.String(load_default=Settings.key_prefix, validate=validate.Regexp(r"^[\w.-]{1,64}$"))
+    broker_prefix = fields.String(
+        load_default=Settings.broker_prefix, validate=validate.Regexp(r"^[\w.:-]{0,64}$")
+    )
 
 
 class _SyncSchema(_Strict):
@@ -232,7 +240,7 @@ class _BeatSchema(_Strict):
 
 class SettingsSchema(_Strict):
     version = fields.Integer(required=True, validate=validate.Equal(1, error="must be 1"))
-    redis = fields.Nested(_RedisSchema, load_default=dict)
+    redis = fields.Nested(_RedisSchema, load_default=lambda: _RedisSchema().load({}))
     klicktipp = fields.Nested(_KlickTippSchema, load_default=KlickTippSettings)
     worker = fields.Nested(_WorkerSchema, load_default=WorkerSettings)
     sync = fields.Nested(_SyncSchema, load_default=SyncSettings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,11 @@ from ktsync.config.model import (
     Settings,
     SourceSettings,
     TagRule,
+    TenantSpec,
 )
 from ktsync.config.schema import SettingsSchema
+from ktsync.config.tenants import deployment_env, merged_document, parse_tenant
+from ktsync.core.tenants import tenant_prefix
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("ktsync.yaml")
 
@@ -42,6 +46,7 @@ __all__ = [
     "TagRule",
     "load_settings",
     "settings_from_dict",
+    "tenant_settings",
 ]
 
 
@@ -78,6 +83,8 @@ def settings_from_dict(raw: object, env: Mapping[str, str], origin: str = "") ->
     """Validate a decoded config document with the environment applied on top."""
     if not isinstance(raw, dict):
         raise ConfigError([("$", "the config must be a mapping")], origin)
+    raw_tenants = raw.get("tenants") or {}
+    raw = {key: value for key, value in raw.items() if key != "tenants"}
     document = _apply_env(raw, env)
     try:
         data = SettingsSchema().load(document)
@@ -85,10 +92,10 @@ def settings_from_dict(raw: object, env: Mapping[str, str], origin: str = "") ->
         raise _config_error(_flatten(exc.messages), env, origin) from None
     sources = _build_sources(data["sources"], _source_overrides(env))
     redis = data["redis"]
-    return Settings(
-        redis_url=redis.get("url", "redis://127.0.0.1:6379/0"),
-        key_prefix=redis.get("key_prefix", "ktsync"),
-        broker_prefix=redis.get("broker_prefix", ""),
+    settings = Settings(
+        redis_url=redis.get("url", Settings.redis_url),
+        key_prefix=redis.get("key_prefix", Settings.key_prefix),
+        broker_prefix=redis.get("broker_prefix", Settings.broker_prefix),
         klicktipp=data["klicktipp"],
         worker=data["worker"],
         sources=sources,
@@ -99,7 +106,47 @@ def settings_from_dict(raw: object, env: Mapping[str, str], origin: str = "") ->
         reconcile=data["reconcile"],
         bulk=data["bulk"],
         beat=data["beat"],
+        document=raw,
     )
+    return replace(settings, tenants=_config_tenants(settings, raw_tenants, env, origin))
+
+
+def _config_tenants(
+    base: Settings, raw: object, env: Mapping[str, str], origin: str
+) -> dict[str, TenantSpec]:
+    """The config file's ``tenants`` section, each tenant's settings validated (errors name the key)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError([("tenants", "must be a mapping of tenant names to tenants")], origin)
+    tenants: dict[str, TenantSpec] = {}
+    problems: list[tuple[str, str]] = []
+    for name, entry in raw.items():
+        key = f"tenants.{name}."
+        try:
+            spec = parse_tenant(str(name), entry, origin=origin, key=key)
+            tenant_settings(base, spec, env)
+        except ConfigError as exc:
+            problems += [
+                (p if p.startswith(key.rstrip(".")) else f"{key}{p}", reason) for p, reason in exc.problems
+            ]
+            continue
+        tenants[spec.name] = spec
+    if problems:
+        raise ConfigError(problems, origin)
+    return tenants
+
+
+def tenant_settings(base: Settings, spec: TenantSpec, env: Mapping[str, str] | None = None) -> Settings:
+    """A tenant's settings: the deployment's document with the tenant's sections merged over it, its
+    key prefix, and only the deployment-wide environment overrides (see :mod:`ktsync.config.tenants`).
+    Errors name the tenant's keys (``sources.default.listid``), as in the tenant's own document."""
+    document = merged_document(base.document, spec)
+    built = settings_from_dict(document, deployment_env(env or {}), origin=f"tenant {spec.name}")
+    problems = built.worker_problems()
+    if problems:
+        raise ConfigError(problems, f"tenant {spec.name}")
+    prefix = base.deployment_prefix
+    return replace(built, key_prefix=tenant_prefix(prefix, spec.name), tenant=spec.name, base_prefix=prefix,
+                   tenants={}, redis_url=base.redis_url, broker_prefix=base.broker_prefix)  # fmt: skip
 
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
@@ -167,19 +214,19 @@ def _build_sources(
 
 
 def _source(name: str, data: dict[str, Any]) -> SourceSettings:
-    tags = data.get("tags") or {"prefix": "[CRM]", "rules": []}
+    tags = data.get("tags") or {"prefix": SourceSettings.tag_prefix, "rules": []}
     return SourceSettings(
         name=name,
         listid=data.get("listid"),
-        crm_id_field=data.get("crm_id_field", "CRM Contact ID"),
-        default_country=data.get("default_country", "49"),
+        crm_id_field=data.get("crm_id_field", SourceSettings.crm_id_field),
+        default_country=data.get("default_country", SourceSettings.default_country),
         fields=tuple(
             FieldMapping(property=prop, field=t["field"], label=t["label"], type=t["type"])
             for prop, t in data.get("field_map", {}).items()
         ),
         tag_prefix=tags["prefix"],
         tag_rules=tuple(TagRule(property=r["property"], tag=r["tag"]) for r in tags["rules"]),
-        deletion_policy=data.get("deletion_policy", "untag"),
+        deletion_policy=data.get("deletion_policy", SourceSettings.deletion_policy),
         callback_url=data.get("callback_url"),
         privacy_deletion_policy=data.get("privacy_deletion_policy", SourceSettings.privacy_deletion_policy),
     )

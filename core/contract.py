@@ -25,6 +25,10 @@ Added compatibly in v1 (for producers that only know ids):
 ``privacy`` (optional boolean, default false) on ``contact.deleted``, added compatibly in v1: true makes
 the deletion a privacy deletion (a GDPR erasure request) that follows the source's
 ``privacy_deletion_policy`` instead of its ``deletion_policy``.
+
+``tenant`` (optional, every type, ``[a-z0-9_-]{1,64}``, default ``default``), added compatibly in v1
+(ktsync 0.4): the KlickTipp account the message is for, one of the deployment's tenants. An unknown
+or disabled tenant is refused by ktsync's producers and dead-lettered as ``config`` by the worker.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ from ktsync.core.contract_fields import Identifier, Properties, Timestamp, Versi
 from ktsync.core.contract_fields import PropertyValue as PropertyValue
 from ktsync.core.contract_fields import parse_timestamp as parse_timestamp
 from ktsync.core.contract_fields import version_problem as version_problem
-from ktsync.core.contract_patterns import SMS_PATTERN, SOURCE_PATTERN
+from ktsync.core.contract_patterns import SMS_PATTERN, SOURCE_PATTERN, TENANT_PATTERN
+from ktsync.core.tenants import DEFAULT_TENANT, TENANT_RULE
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -111,6 +116,7 @@ class ContactUpsert:
     occurred_at: float
     event_id: str | None = None
     dry_run: bool = False
+    tenant: str = DEFAULT_TENANT  # the KlickTipp account (see ktsync.core.tenants)
     type: MessageType = field(default=MessageType.UPSERT, init=False)
 
 
@@ -123,6 +129,7 @@ class ContactDeleted:
     event_id: str | None = None
     dry_run: bool = False
     privacy: bool = False  # a privacy deletion (GDPR erasure): see the module docstring
+    tenant: str = DEFAULT_TENANT  # the KlickTipp account (see ktsync.core.tenants)
     type: MessageType = field(default=MessageType.DELETED, init=False)
 
 
@@ -134,6 +141,7 @@ class DeletionRequested:
     source: str = "klicktipp"
     event_id: str | None = None
     dry_run: bool = False
+    tenant: str = DEFAULT_TENANT  # the KlickTipp account (see ktsync.core.tenants)
     type: MessageType = field(default=MessageType.DELETION_REQUESTED, init=False)
 
 
@@ -146,6 +154,7 @@ class ContactChanged:
     occurred_at: float
     event_id: str | None = None
     dry_run: bool = False
+    tenant: str = DEFAULT_TENANT  # the KlickTipp account (see ktsync.core.tenants)
     type: MessageType = field(default=MessageType.CHANGED, init=False)
 
 
@@ -159,6 +168,7 @@ class KlickTippContactChanged:
     source: str = "klicktipp"
     event_id: str | None = None
     dry_run: bool = False
+    tenant: str = DEFAULT_TENANT  # the KlickTipp account (see ktsync.core.tenants)
     type: MessageType = field(default=MessageType.KLICKTIPP_CHANGED, init=False)
 
 
@@ -183,6 +193,10 @@ class _Base(Schema):
     occurred_at = Timestamp(required=True)
     event_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 200))
     dry_run = fields.Boolean(load_default=False)
+    tenant = fields.String(
+        load_default=DEFAULT_TENANT,
+        validate=validate.Regexp(TENANT_PATTERN, error=f"{TENANT_RULE} (got {{input!r}})"),
+    )
 
     @validates_schema
     def _require_one_of(self, data: dict[str, Any], **_: Any) -> None:

@@ -18,6 +18,7 @@ WHITESPACE = f"[{_SPACE}]"  # Python's str.isspace(), so str.strip() removes exa
 NOT_WHITESPACE = f"[^{_SPACE}]"
 
 SOURCE_PATTERN = rf"^[a-z0-9_-]{{1,32}}{END}"
+TENANT_PATTERN = rf"^[a-z0-9_-]{{1,64}}{END}"  # a tenant: one KlickTipp account of the deployment
 SMS_PATTERN = rf"^\+?[0-9][0-9 ()./-]{{4,24}}{END}"
 MAX_IDENTIFIER = 128
 IDENTIFIER_PATTERN = (  # 1 to 128 characters once surrounding whitespace is stripped

@@ -122,7 +122,8 @@ def refetch_args(letter: Letter, refetch: Refetch) -> tuple[str, list[Any], str]
     if source not in refetch.sources:
         return changed, [], f"{refetch.why_not(source)}; {WITHOUT_CRM_API}"
     reload = {"v": 1, "type": MessageType.CHANGED.value, "source": source, "crm_contact_id": str(crm_id),
-              "occurred_at": refetch.now, **({"dry_run": True} if message.get("dry_run") is True else {})}  # fmt: skip
+              "occurred_at": refetch.now, **({"dry_run": True} if message.get("dry_run") is True else {}),
+              **({"tenant": message["tenant"]} if "tenant" in message else {})}  # fmt: skip
     try:
         parse_message(reload)
     except ContractError as exc:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ktsync.core.contract import MessageType
 from ktsync.core.contract_patterns import SOURCE_PATTERN
+from ktsync.core.tenants import DEFAULT_TENANT, is_tenant_name
 
 INVALID_MESSAGE = "invalid message"  # what is shown for a message of no known type
 # What a summary may show of an id: a plain token. Anything else (an address used as an id) shows as "-".
@@ -21,11 +22,21 @@ _KNOWN_TYPES = frozenset(MessageType)
 
 
 def summary(message: Mapping[str, Any]) -> str:
-    """``contact.upsert hubspot/501``: the type, source and contact id; what is not a plain token shows as "-"."""
+    """``contact.upsert hubspot/501``: the type, source and contact id; what is not a plain token shows as "-".
+    A tenant other than ``default`` comes first: ``acme contact.upsert hubspot/501``."""
     kind = message.get("type")
     if not isinstance(kind, str) or kind not in _KNOWN_TYPES:
         return INVALID_MESSAGE
-    return f"{kind} {contact_ref(message)}"
+    return f"{tenant_label(message)}{kind} {contact_ref(message)}"
+
+
+def tenant_label(message: Mapping[str, Any]) -> str:
+    """``"acme "`` for a message of tenant acme; nothing for the default tenant; "- " for a tenant
+    that is not a valid name."""
+    tenant = message.get("tenant", DEFAULT_TENANT)
+    if tenant == DEFAULT_TENANT:
+        return ""
+    return f"{tenant} " if is_tenant_name(tenant) else "- "
 
 
 def contact_ref(data: Mapping[str, Any]) -> str:

@@ -1,4 +1,9 @@
-"""One Management API request from start to finish: faults, auth, decoding, handler, error shape, log."""
+"""One Management API request from start to finish: faults, auth, decoding, handler, error shape, log.
+
+A request works on the data of the account it authenticated as, spends that account's rate-limit
+bucket and is logged with its name (``account``). A login, not authenticated yet, spends the bucket
+of unauthenticated callers but is logged under the account it logged into.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ GARBLED: Final = Reply(
 )
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _WANTED_HEADERS: Final = frozenset({b"cookie", b"x-un", b"x-ci", b"content-type"})
+LOGIN_OPERATION: Final = "api.account.login"
 
 
 def _miss(fake: FakeKlickTipp, route: Match, method: str) -> Reply:
@@ -37,7 +43,7 @@ def _run(fake: FakeKlickTipp, operation: Operation, req: ApiRequest) -> Reply:
     try:
         if not operation.public and req.identity is None:
             raise Refused(fake.options.auth_failure_status, Msg.ACCESS_DENIED)
-        return operation.handler(fake, req)
+        return operation.handler(fake.view(None if req.identity is None else req.identity.username), req)
     except FakeError as err:
         return error_reply(err, fake.options)
 
@@ -80,6 +86,16 @@ def _answer(
     return _run(fake, route.operation, request), query, parsed
 
 
+def _logged_account(
+    account: str | None, route: Match, reply: Reply, parsed: dict[str, Any] | None
+) -> str | None:
+    """The account a request was for: its caller's, or for a successful login the one it logged into."""
+    if account is not None or route.operation is None or route.operation.id != LOGIN_OPERATION:
+        return account
+    username = (parsed or {}).get("username")
+    return username if reply.status == 200 and isinstance(username, str) else None
+
+
 async def handle_api(fake: FakeKlickTipp, scope: Mapping[str, Any], body: bytes) -> Reply:
     """Answer one API request and record it in the request log."""
     arrived = time.time()
@@ -98,6 +114,7 @@ async def handle_api(fake: FakeKlickTipp, scope: Mapping[str, Any], body: bytes)
         if fake.faults.garble():
             reply = GARBLED
     operation = None if route.operation is None else route.operation.id
+    account = _logged_account(account, route, reply, parsed)
     entry = LoggedRequest(
         arrived, scope["method"], scope["path"], operation, reply.status, account, redact(parsed), query
     )

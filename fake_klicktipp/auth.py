@@ -94,13 +94,19 @@ class Credentials:
     """The accounts' passwords and precomputed partner signatures."""
 
     def __init__(self, accounts: Iterable[Account]) -> None:
-        self._accounts = {account.username: account for account in accounts}
+        self._accounts: dict[str, Account] = {}
         self._passwords: dict[str, str] = {}
-        self._signatures = {
-            account.username: partner_signature(account.developer_key, account.customer_key)
-            for account in self._accounts.values()
-            if account.developer_key and account.customer_key
-        }
+        self._signatures: dict[str, str] = {}
+        for account in accounts:
+            self.add(account)
+
+    def add(self, account: Account) -> None:
+        """Know one more account (its password and, with partner keys, its signature)."""
+        self._accounts[account.username] = account
+        if account.developer_key and account.customer_key:
+            self._signatures[account.username] = partner_signature(
+                account.developer_key, account.customer_key
+            )
 
     def login(self, username: str, password: str) -> Account | None:
         """The account when the password matches."""

@@ -1,15 +1,24 @@
 """The ``/_fake/*`` control endpoints for tests and demos (no KlickTipp auth, never logged or limited).
 
 =============================== ==============================================================
-``GET  /_fake/health``          ``{"status": "ok", "contacts": N}``
+``GET  /_fake/health``          ``{"status": "ok", "contacts": N, "accounts": A}`` (contacts of
+                                every account)
 ``POST /_fake/reset``           optional JSON seed body (none: the start-up seed); back to the
                                 start-up profile (``--profile``) with the seed's options on top;
                                 also clears sessions, faults and the request log →
                                 ``{"status": "reset", "profile": P}``
-``GET  /_fake/state``           contacts (with fields and tags), tags, lists, fields, ``doi_emails``,
-                                ``sessions`` (count), ``faults``, ``options``, ``requests`` (count)
+``GET  /_fake/state``           one account's contacts (with fields and tags), tags, lists, fields,
+                                ``doi_emails``, and ``account`` (its name); ``?account=<name>``,
+                                else the primary (the seed's first); fake-wide: ``sessions``
+                                (count), ``faults``, ``options``, ``requests`` (count)
+``GET  /_fake/accounts``        ``{"accounts": [{"username", "contacts": N, "primary": bool}, ...]}``
+``POST /_fake/accounts``        ``{"accounts": [<seed account entry>, ...]}``: add accounts at run
+                                time, each with data of its own: the last reset's seed data unless
+                                the entry names its own (see ``fake_klicktipp.seed``); all or none
+                                → ``{"added": [names], "accounts": A}``
 ``GET  /_fake/requests``        ``{"now": ts, "requests": [{ts, method, path, operation, status,
-                                account, body, query}, ...]}``; ``?since=<ts>`` for newer ones only
+                                account, body, query}, ...]}``; ``?since=<ts>`` for newer ones only,
+                                ``?account=<name>`` for one account's only
 ``DELETE /_fake/requests``      clear the request log → ``{"cleared": N}``
 ``GET|POST /_fake/faults``      partial update, see ``fake_klicktipp.faults`` → current settings
 ``GET|POST /_fake/options``     partial update, see ``fake_klicktipp.options`` → current options;
@@ -52,7 +61,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def _health(fake: FakeKlickTipp, _query: bytes, _body: bytes) -> Reply:
-    return ok({"status": "ok", "contacts": len(fake.state.contacts)})
+    contacts = sum(len(data.state.contacts) for data in fake.accounts.values())
+    return ok({"status": "ok", "contacts": contacts, "accounts": len(fake.accounts)})
 
 
 def _reset(fake: FakeKlickTipp, _query: bytes, body: bytes) -> Reply:
@@ -61,8 +71,17 @@ def _reset(fake: FakeKlickTipp, _query: bytes, body: bytes) -> Reply:
     return ok({"status": "reset", "profile": fake.options.profile})
 
 
-def _state(fake: FakeKlickTipp, _query: bytes, _body: bytes) -> Reply:
-    dump = state_dump(fake.state)
+def _account_arg(query: bytes) -> str | None:
+    account = parse_query(query).get("account")
+    if account is not None and not isinstance(account, str):
+        raise ValueError("account must be one account name")
+    return account or None
+
+
+def _state(fake: FakeKlickTipp, query: bytes, _body: bytes) -> Reply:
+    data = fake.account(_account_arg(query))
+    dump = state_dump(data.state)
+    dump["account"] = data.username
     dump["sessions"] = len(fake.sessions)
     dump["faults"] = faults_json(fake.faults.settings, time.monotonic())
     dump["options"] = options_json(fake.options)
@@ -71,9 +90,24 @@ def _state(fake: FakeKlickTipp, _query: bytes, _body: bytes) -> Reply:
 
 
 def _requests(fake: FakeKlickTipp, query: bytes, _body: bytes) -> Reply:
-    since = parse_query(query).get("since")
+    since, account = parse_query(query).get("since"), _account_arg(query)
     entries = fake.log.since(None if since in (None, "") else float(since))
+    if account is not None:
+        entries = [entry for entry in entries if entry.account == account]
     return ok({"now": time.time(), "requests": [entry.as_json() for entry in entries]})
+
+
+def _accounts(fake: FakeKlickTipp, _query: bytes, _body: bytes) -> Reply:
+    listed = [
+        {"username": name, "contacts": len(data.state.contacts), "primary": name == fake.primary}
+        for name, data in fake.accounts.items()
+    ]
+    return ok({"accounts": listed})
+
+
+def _add_accounts(fake: FakeKlickTipp, _query: bytes, body: bytes) -> Reply:
+    added = fake.add_accounts(_json_object(body).get("accounts"))
+    return ok({"added": added, "accounts": len(fake.accounts)})
 
 
 def _clear_requests(fake: FakeKlickTipp, _query: bytes, _body: bytes) -> Reply:
@@ -117,6 +151,8 @@ _ROUTES: Final[dict[tuple[str, str], ControlHandler]] = {
     ("GET", "health"): _health,
     ("POST", "reset"): _reset,
     ("GET", "state"): _state,
+    ("GET", "accounts"): _accounts,
+    ("POST", "accounts"): _add_accounts,
     ("GET", "requests"): _requests,
     ("DELETE", "requests"): _clear_requests,
     ("GET", "faults"): _show_faults,

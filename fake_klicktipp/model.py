@@ -1,4 +1,4 @@
-"""The fake account's in-memory data: accounts, opt-in processes, fields, tags, contacts, DOI mails.
+"""One fake account's in-memory data: its login, opt-in processes, fields, tags, contacts, DOI mails.
 
 Definitions (accounts, opt-in processes, data fields) are frozen values; tags and contacts change
 in place. ``State`` keeps the lookup indexes (email, SMS number, contact key) next to the contacts;
@@ -104,7 +104,10 @@ class DoiMail:
 
 @dataclass
 class State:
-    """Everything the fake account holds, with the lookup indexes of its contacts."""
+    """Everything one fake account holds, with the lookup indexes of its contacts.
+
+    ``accounts`` holds the login that owns this data (one: every account has data of its own).
+    """
 
     accounts: dict[str, Account]
     lists: dict[int, OptInProcess]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from fake_klicktipp.accounts import AccountView
 from fake_klicktipp.errors import Msg, Refused
-from fake_klicktipp.fake import FakeKlickTipp
 from fake_klicktipp.wire import ApiRequest, Reply, ok, optional_id, optional_text, required_id, text_arg
 
 
@@ -14,31 +14,31 @@ def _path_id(req: ApiRequest, missing: Msg) -> int:
     return found
 
 
-def field_index(fake: FakeKlickTipp, _req: ApiRequest) -> Reply:
+def field_index(view: AccountView, _req: ApiRequest) -> Reply:
     """``GET /field``: key → label."""
-    return ok(fake.catalog.field_labels())
+    return ok(view.catalog.field_labels())
 
 
-def field_retrieve(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def field_retrieve(view: AccountView, req: ApiRequest) -> Reply:
     """``GET /field/{id}`` with the id without its ``field`` prefix."""
-    field = fake.catalog.field(req.param or "")
+    field = view.catalog.field(req.param or "")
     return ok({"id": field.short_id, "name": field.label})
 
 
-def field_delete(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def field_delete(view: AccountView, req: ApiRequest) -> Reply:
     """Legacy ``DELETE /field/{id}`` (not in the spec; id without ``field``): ``[true]``."""
-    fake.catalog.delete_field(req.param or "")
+    view.catalog.delete_field(req.param or "")
     return ok([True])
 
 
-def list_index(fake: FakeKlickTipp, _req: ApiRequest) -> Reply:
+def list_index(view: AccountView, _req: ApiRequest) -> Reply:
     """``GET /list``: id → name."""
-    return ok(fake.catalog.list_names())
+    return ok(view.catalog.list_names())
 
 
-def list_retrieve(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def list_retrieve(view: AccountView, req: ApiRequest) -> Reply:
     """``GET /list/{id}``: the opt-in process with its flags."""
-    optin = fake.catalog.optin(_path_id(req, Msg.LIST_NOT_FOUND))
+    optin = view.catalog.optin(_path_id(req, Msg.LIST_NOT_FOUND))
     return ok(
         {
             "listid": optin.id,
@@ -52,41 +52,41 @@ def list_retrieve(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
     )
 
 
-def list_redirect(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def list_redirect(view: AccountView, req: ApiRequest) -> Reply:
     """``POST /list/redirect``: the pending URL until the contact confirmed, then the thank-you URL."""
-    optin = fake.catalog.optin(required_id(req.body, "listid", Refused(404, Msg.LIST_NOT_FOUND)))
-    contact = fake.store.by_email(text_arg(req.body, "email"))
+    optin = view.catalog.optin(required_id(req.body, "listid", Refused(404, Msg.LIST_NOT_FOUND)))
+    contact = view.store.by_email(text_arg(req.body, "email"))
     if contact is None:
         raise Refused(404, Msg.CONTACT_NOT_FOUND)
     return ok([optin.pending_url if contact.status == "pending" else optin.thankyou_url])
 
 
-def tag_index(fake: FakeKlickTipp, _req: ApiRequest) -> Reply:
+def tag_index(view: AccountView, _req: ApiRequest) -> Reply:
     """``GET /tag``: manual tags only."""
-    return ok(fake.catalog.manual_tag_names())
+    return ok(view.catalog.manual_tag_names())
 
 
-def tag_create(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def tag_create(view: AccountView, req: ApiRequest) -> Reply:
     """``POST /tag``: ``[newId]``."""
     name = optional_text(req.body, "name") or ""
-    tag = fake.catalog.create_tag(name, optional_text(req.body, "text") or "")
+    tag = view.catalog.create_tag(name, optional_text(req.body, "text") or "")
     return ok([tag.id])
 
 
-def tag_retrieve(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def tag_retrieve(view: AccountView, req: ApiRequest) -> Reply:
     """``GET /tag/{id}``: ``{tagid, name, text}``."""
-    tag = fake.catalog.tag(_path_id(req, Msg.TAG_NOT_FOUND))
+    tag = view.catalog.tag(_path_id(req, Msg.TAG_NOT_FOUND))
     return ok({"tagid": str(tag.id), "name": tag.name, "text": tag.text})
 
 
-def tag_update(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def tag_update(view: AccountView, req: ApiRequest) -> Reply:
     """``PUT /tag/{id}``: new name and/or text."""
     name, text = optional_text(req.body, "name"), optional_text(req.body, "text")
-    fake.catalog.update_tag(_path_id(req, Msg.TAG_NOT_FOUND), name=name, text=text)
+    view.catalog.update_tag(_path_id(req, Msg.TAG_NOT_FOUND), name=name, text=text)
     return ok([True])
 
 
-def tag_delete(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def tag_delete(view: AccountView, req: ApiRequest) -> Reply:
     """``DELETE /tag/{id}``: also takes the tag off every contact."""
-    fake.catalog.delete_tag(_path_id(req, Msg.TAG_NOT_FOUND))
+    view.catalog.delete_tag(_path_id(req, Msg.TAG_NOT_FOUND))
     return ok([True])

@@ -6,8 +6,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from fake_klicktipp.accounts import AccountView
 from fake_klicktipp.errors import MissingArgument, Msg, Refused, Rejected, RetrieveMiss, UnknownTag
-from fake_klicktipp.fake import FakeKlickTipp
 from fake_klicktipp.model import BOUNCES, STATUSES, Contact
 from fake_klicktipp.render import subscriber_object
 from fake_klicktipp.store import DEFAULT_BOUNCES, DEFAULT_STATUSES, ContactChange, Subscription
@@ -36,20 +36,20 @@ def _filters(*sources: tuple[Mapping[str, Any], str, str]) -> tuple[frozenset[st
     return DEFAULT_STATUSES, DEFAULT_BOUNCES
 
 
-def _subscriber(fake: FakeKlickTipp, contact: Contact) -> dict[str, Any]:
-    return subscriber_object(contact, fake.state, fake.options)
+def _subscriber(view: AccountView, contact: Contact) -> dict[str, Any]:
+    return subscriber_object(contact, view.state, view.options)
 
 
-def index(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def index(view: AccountView, req: ApiRequest) -> Reply:
     """``GET /subscriber?status=…&bounceStatus=…`` (CSV); defaults: subscribed, not hard-bounced."""
     statuses, bounces = _filters((req.query, "status", "bounceStatus"))
-    ids = [str(contact_id) for contact_id in fake.store.index(statuses, bounces)]
-    if not ids and fake.options.index_empty_404:
+    ids = [str(contact_id) for contact_id in view.store.index(statuses, bounces)]
+    if not ids and view.options.index_empty_404:
         raise Refused(404, Msg.NO_CONTACTS)
-    return ok(ids if fake.options.index_shape == "array" else {"subscribers": ids})
+    return ok(ids if view.options.index_shape == "array" else {"subscribers": ids})
 
 
-def create(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def create(view: AccountView, req: ApiRequest) -> Reply:
     """``POST /subscriber``: add or update, answer with the full subscriber object."""
     body = req.body
     subscription = Subscription(
@@ -59,65 +59,65 @@ def create(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
         tagid=optional_id(body.get("tagid"), Rejected(403)),
         fields=body.get("fields"),
     )
-    contact = fake.store.upsert(subscription, int(time.time()))
-    return ok(_subscriber(fake, contact))
+    contact = view.store.upsert(subscription, int(time.time()))
+    return ok(_subscriber(view, contact))
 
 
-def retrieve(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def retrieve(view: AccountView, req: ApiRequest) -> Reply:
     """``GET /subscriber/{id}`` (id or Contact Key)."""
-    contact = fake.store.by_ref(req.param or "")
+    contact = view.store.by_ref(req.param or "")
     if contact is None:
         raise RetrieveMiss()
-    return ok(_subscriber(fake, contact))
+    return ok(_subscriber(view, contact))
 
 
-def update(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def update(view: AccountView, req: ApiRequest) -> Reply:
     """``PUT /subscriber/{id}``: ``newemail``, ``newsmsnumber``, ``fields``."""
     change = ContactChange(
         new_email=optional_text(req.body, "newemail"),
         new_sms_number=optional_text(req.body, "newsmsnumber"),
         fields=req.body.get("fields"),
     )
-    fake.store.update(req.param or "", change)
+    view.store.update(req.param or "", change)
     return ok([True])
 
 
-def delete(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def delete(view: AccountView, req: ApiRequest) -> Reply:
     """``DELETE /subscriber/{id}``."""
-    fake.store.delete(req.param or "")
+    view.store.delete(req.param or "")
     return ok([True])
 
 
-def unsubscribe(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def unsubscribe(view: AccountView, req: ApiRequest) -> Reply:
     """``POST /subscriber/unsubscribe``."""
-    fake.store.unsubscribe(text_arg(req.body, "email"), int(time.time()))
+    view.store.unsubscribe(text_arg(req.body, "email"), int(time.time()))
     return ok([True])
 
 
-def tag(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def tag(view: AccountView, req: ApiRequest) -> Reply:
     """``POST /subscriber/tag`` with ``tagids`` (array) — a single ``tagid`` is accepted too."""
     email = text_arg(req.body, "email")
     raw = req.body.get("tagids", req.body.get("tagid"))
     tag_ids = id_list(raw, UnknownTag())
     if not tag_ids:
         raise MissingArgument("tagids")
-    fake.store.tag(email, tag_ids, int(time.time()))
+    view.store.tag(email, tag_ids, int(time.time()))
     return ok([True])
 
 
-def untag(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def untag(view: AccountView, req: ApiRequest) -> Reply:
     """``POST /subscriber/untag`` with one ``tagid``."""
     email = text_arg(req.body, "email")
-    fake.store.untag(email, required_id(req.body, "tagid", UnknownTag()))
+    view.store.untag(email, required_id(req.body, "tagid", UnknownTag()))
     return ok([True])
 
 
-def search(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def search(view: AccountView, req: ApiRequest) -> Reply:
     """``POST /subscriber/search``: ``[id]`` as a number, 404 when unknown."""
-    return ok([fake.store.search(text_arg(req.body, "email"))])
+    return ok([view.store.search(text_arg(req.body, "email"))])
 
 
-def tagged(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
+def tagged(view: AccountView, req: ApiRequest) -> Reply:
     """``POST /subscriber/tagged``: id → tagging time; filters from the query or either body naming."""
     tag_id = required_id({**req.query, **req.body}, "tagid", Rejected(403))
     statuses, bounces = _filters(
@@ -125,5 +125,5 @@ def tagged(fake: FakeKlickTipp, req: ApiRequest) -> Reply:
         (req.body, "status", "bounceStatus"),
         (req.body, "statusFilter", "bounceStatusFilter"),
     )
-    found = fake.store.tagged(tag_id, statuses, bounces)
+    found = view.store.tagged(tag_id, statuses, bounces)
     return ok({str(contact_id): str(ts) for contact_id, ts in found.items()})

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from fake_klicktipp import ops_account, ops_catalog, ops_contacts
-from fake_klicktipp.fake import FakeKlickTipp
+from fake_klicktipp.accounts import AccountView
 from fake_klicktipp.wire import ApiRequest, Reply
 
-Handler = Callable[[FakeKlickTipp, ApiRequest], Reply]
+Handler = Callable[[AccountView, ApiRequest], Reply]  # the caller's account, the request
 
 
 @dataclass(frozen=True)

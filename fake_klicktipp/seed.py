@@ -1,14 +1,16 @@
-"""Seed files: the JSON that defines the fake account's starting data, and how it becomes a ``State``.
+r"""Seed files: the JSON that defines the fake accounts' starting data, and how it becomes ``State``\ s.
 
 Format (the shipped default is ``fake_klicktipp/seed.json``; every top-level key except
 ``accounts``, ``lists`` and ``fields`` may be omitted)::
 
     {
-      "accounts": [{                       # one or more; all share the one contact store
+      "accounts": [{                       # one or more, each with data of its own (the first is
+                                           # the primary: control calls without ?account= show it)
         "username": "demo", "password": "demo-secret",     # session login (POST /account/login)
         "developer_key": "0123…", "customer_key": "…",     # optional partner triple (X-Un = username)
-        "profile": {"uid": "…", …}                         # the "account" object login answers with
-      }],
+        "profile": {"uid": "…", …},                        # the "account" object login answers with
+        "lists": […], "tags": […], …       # optional: the account's own starting data (any key of
+      }],                                  # ACCOUNT_DATA_KEYS), else the top-level one below
       "lists": [{"id": 3, "name": "", "single_opt_in": false,          # exactly one unnamed list:
                  "pending_url": "…", "thankyou_url": "…"}],          # the default DOI process
       "fields": [{"key": "fieldFirstName", "label": "First Name", "type": "line"}],
@@ -20,6 +22,11 @@ Format (the shipped default is ``fake_klicktipp/seed.json``; every top-level key
                     "fields": {"fieldFirstName": "…"}, "tags": {"10": 1767225600}}],
       "options": {"german": false, …}      # see fake_klicktipp.options; applied on top of the
     }                                      # start-up profile ("profile" here replaces it first)
+
+Every account starts with its own copy of the top-level ``lists``, ``fields``, ``tags``,
+``contacts`` and ``next_contact_id``, or with the ones its entry names: a contact one account creates
+is never seen by another. Ids (contacts, tags) count per account, so two accounts may both have a
+contact 1000003, each its own.
 
 Field types: line, paragraph, email, number, decimal, url, date, datetime, time, html, phone.
 Contact ``fields`` go through the same validation as API input. ``confirmed`` defaults to
@@ -33,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from fake_klicktipp.catalog import Catalog
 from fake_klicktipp.errors import FakeError
@@ -51,12 +58,21 @@ class SeedError(ValueError):
     """The seed document is not valid."""
 
 
+#: The keys of a seed an account entry may name for itself (the starting data of that account).
+ACCOUNT_DATA_KEYS: Final = ("lists", "fields", "tags", "contacts", "next_contact_id")
+
+
 @dataclass(frozen=True)
 class Seeded:
-    """A fresh state and the options a seed asks for."""
+    """A fresh state per account (in seed order) and the options a seed asks for."""
 
-    state: State
+    states: Mapping[str, State]
     options: Options
+
+    @property
+    def state(self) -> State:
+        """The primary (first) account's state."""
+        return next(iter(self.states.values()))
 
 
 def default_seed() -> dict[str, Any]:
@@ -149,14 +165,14 @@ def _contact(raw: Mapping[str, Any], state: State) -> Contact:
     return contact
 
 
-def _definitions(seed: Mapping[str, Any]) -> State:
+def _definitions(seed: Mapping[str, Any], account: Account) -> State:
     lists = {optin.id: optin for optin in map(_optin, _items(seed, "lists", required=True))}
     defaults = [optin.id for optin in lists.values() if optin.name == ""]
     if len(defaults) != 1:
         raise SeedError("exactly one list must have an empty name: the default DOI process")
     tags = {tag.id: tag for tag in map(_tag, _items(seed, "tags", required=False))}
     return State(
-        accounts={a.username: a for a in map(_account, _items(seed, "accounts", required=True))},
+        accounts={account.username: account},
         lists=lists,
         default_list_id=defaults[0],
         fields={f.key: f for f in map(_field, _items(seed, "fields", required=True))},
@@ -165,24 +181,48 @@ def _definitions(seed: Mapping[str, Any]) -> State:
     )
 
 
-def build(seed: Mapping[str, Any], profile: Profile = DEFAULT_PROFILE) -> Seeded:
-    """A fresh ``State`` and the ``profile``'s options with the seed's on top; raises SeedError."""
+def _account_state(raw: Mapping[str, Any], seed: Mapping[str, Any]) -> State:
+    """One account's fresh state: its entry's own data keys over the seed's top-level ones."""
+    data = {**seed, **{key: raw[key] for key in ACCOUNT_DATA_KEYS if key in raw}}
+    state = _definitions(data, _account(raw))
+    store = Store(state, Catalog(state))
+    for raw_contact in _items(data, "contacts", required=False):
+        contact = _contact(raw_contact, state)
+        if contact.id in state.contacts or store.by_email(contact.email) or contact.sms_phone in state.by_sms:
+            raise SeedError(f"contact {contact.id}: id, email or SMS number is not unique")
+        store.insert(contact)
+    state.next_contact_id = int(data.get("next_contact_id", state.next_contact_id))
+    return state
+
+
+def account_states(entries: Any, seed: Mapping[str, Any]) -> dict[str, State]:
+    """A fresh state for each account entry, starting from ``seed``'s data; raises SeedError.
+
+    Also what ``POST /_fake/accounts`` adds: new accounts start from the data of the last reset's seed.
+    """
     try:
-        state = _definitions(seed)
-        store = Store(state, Catalog(state))
-        for raw in _items(seed, "contacts", required=False):
-            contact = _contact(raw, state)
-            if (
-                contact.id in state.contacts
-                or store.by_email(contact.email)
-                or contact.sms_phone in state.by_sms
-            ):
-                raise SeedError(f"contact {contact.id}: id, email or SMS number is not unique")
-            store.insert(contact)
-        state.next_contact_id = int(seed.get("next_contact_id", state.next_contact_id))
-        options = updated_options(profile_options(profile), dict(seed.get("options", {})))
+        raws = _items({"accounts": entries}, "accounts", required=True)
+        states: dict[str, State] = {}
+        for raw in raws:
+            state = _account_state(raw, seed)
+            (username,) = state.accounts
+            if username in states:
+                raise SeedError(f"account {username!r} is named twice")
+            states[username] = state
     except SeedError:
         raise
     except (KeyError, TypeError, ValueError, FakeError) as exc:
         raise SeedError(f"invalid seed: {exc!r}") from exc
-    return Seeded(state=state, options=options)
+    if not states:
+        raise SeedError("seed key 'accounts' must name at least one account")
+    return states
+
+
+def build(seed: Mapping[str, Any], profile: Profile = DEFAULT_PROFILE) -> Seeded:
+    """A fresh ``State`` per account and the ``profile``'s options with the seed's on top; raises SeedError."""
+    states = account_states(seed.get("accounts"), seed)
+    try:
+        options = updated_options(profile_options(profile), dict(seed.get("options", {})))
+    except (TypeError, ValueError) as exc:
+        raise SeedError(f"invalid seed: {exc!r}") from exc
+    return Seeded(states=states, options=options)

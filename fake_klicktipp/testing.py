@@ -11,6 +11,13 @@
 ``running_fake(profile="recorded")`` starts the server with ``--profile recorded``; its resets then
 return to the recorded profile.
 
+Several accounts, each with data of its own (a benchmark's tenants)::
+
+    fake.control.add_accounts([account_entry(f"tenant-{n}") for n in range(50)])
+    session.headers.update(account_headers("tenant-7"))
+    fake.control.state(account="tenant-7")["contacts"]  # that account's contacts only
+    fake.control.requests(account="tenant-7")           # the requests made as that account
+
 The ``DEMO_*`` constants and ids name the data of the shipped seed (``fake_klicktipp/seed.json``).
 """
 
@@ -23,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +70,35 @@ def partner_headers(
     return {"X-Un": username, "X-Ci": partner_signature(developer_key, customer_key)}
 
 
+def account_password(username: str) -> str:
+    """The password ``account_entry`` gives ``username``."""
+    return f"{username}-secret"
+
+
+def account_customer_key(username: str) -> str:
+    """The customer key ``account_entry`` gives ``username`` (its developer key is the demo one)."""
+    return f"{username}-key"
+
+
+def account_entry(username: str, **data: Any) -> dict[str, Any]:
+    """A seed account entry (see ``fake_klicktipp.seed``) for ``username``: ``account_password``, the
+    demo developer key and ``account_customer_key``; ``data`` (e.g. ``tags=[...]``) is its own starting
+    data, else it starts from the seed's."""
+    return {
+        "username": username,
+        "password": account_password(username),
+        "developer_key": DEMO_DEVELOPER_KEY,
+        "customer_key": account_customer_key(username),
+        "profile": {"username": username, "email": f"{username}@accounts.example"},
+        **data,
+    }
+
+
+def account_headers(username: str) -> dict[str, str]:
+    """Partner headers for an account made by ``account_entry``."""
+    return partner_headers(username, customer_key=account_customer_key(username))
+
+
 class FakeControl:
     """A thin client for the fake's ``/_fake/*`` control endpoints."""
 
@@ -87,14 +123,28 @@ class FakeControl:
         document = json.loads(seed.read_text(encoding="utf-8")) if isinstance(seed, Path) else seed
         self._call("POST", "reset", json=document)
 
-    def state(self) -> dict[str, Any]:
-        """The full state dump (contacts, tags, lists, fields, doi_emails, sessions, faults, options)."""
-        return cast(dict[str, Any], self._call("GET", "state"))
+    def state(self, account: str | None = None) -> dict[str, Any]:
+        """The full state dump of one account (default: the primary, the seed's first): its contacts,
+        tags, lists, fields, doi_emails; and the fake's sessions, faults, options."""
+        params = {} if account is None else {"account": account}
+        return cast(dict[str, Any], self._call("GET", "state", params=params))
 
-    def requests(self, since: float | None = None) -> list[dict[str, Any]]:
-        """Logged API requests, oldest first; only those after ``since`` (server ``time.time()``)."""
+    def requests(self, since: float | None = None, account: str | None = None) -> list[dict[str, Any]]:
+        """Logged API requests, oldest first; only those after ``since`` (server ``time.time()``), only
+        those made as ``account``."""
         params = {} if since is None else {"since": repr(since)}
+        if account is not None:
+            params["account"] = account
         return cast(list[dict[str, Any]], self._call("GET", "requests", params=params)["requests"])
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Every account: ``{"username", "contacts": N, "primary": bool}``, in the order added."""
+        return cast(list[dict[str, Any]], self._call("GET", "accounts")["accounts"])
+
+    def add_accounts(self, entries: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Add accounts (seed account entries, e.g. ``account_entry(name)``), each starting from the last
+        reset's seed data unless it names its own; their names. Until the next reset."""
+        return cast(list[str], self._call("POST", "accounts", json={"accounts": list(entries)})["added"])
 
     def clear_requests(self) -> None:
         """Empty the request log."""

@@ -23,10 +23,12 @@ from ktsync.cli_dlq import register as register_dlq
 from ktsync.cli_ops import log_format_option
 from ktsync.cli_ops import register as register_ops
 from ktsync.cli_sync import register as register_sync
+from ktsync.cli_tenant import register as register_tenant
 from ktsync.cli_webhooks import register as register_webhooks
 from ktsync.config.settings import ConfigError, Settings, load_settings
 from ktsync.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_REJECTED, EXIT_USAGE  # the public statuses
 from ktsync.redis_errors import REDIS_ERRORS, configured_redis_url, describe_redis_error
+from ktsync.tenant_scope import tenant_option
 
 
 class _UsageError(click.UsageError):
@@ -105,13 +107,13 @@ def worker(
         quiet = True
     from ktsync.worker.crm.base import CrmConfigError
     from ktsync.worker.klicktipp.errors import AuthError, KlickTippError
-    from ktsync.worker.klicktipp.errors import ConfigError as CredentialsError
+    from ktsync.worker.klicktipp.errors import KlickTippConfigError as CredentialsError
 
     settings = _settings()
     app = create_app(settings)
     try:
         runtime = app.ktsync_runtime.get()
-        startup_check(settings, runtime.reference, runtime.credential)
+        startup_check(settings, runtime.klicktipp.reference, runtime.klicktipp.credential)
     except (PreflightError, CrmConfigError, CredentialsError) as exc:
         raise click.ClickException(str(exc)) from None
     except AuthError as exc:
@@ -159,8 +161,13 @@ def start_line_option(what: str) -> Callable[[Callable[..., None]], Callable[...
 )
 @lane_option("live")
 @start_line_option("enqueue")
-def enqueue(file: IO[str], dry_run: bool, lane: str, start_line: int) -> None:
+@tenant_option
+def enqueue(file: IO[str], dry_run: bool, lane: str, start_line: int, tenant: str) -> None:
     """Enqueue the valid JSON lines of FILE (- for stdin); list every rejected line and why.
+
+    --tenant NAME (or $KTSYNC_TENANT) sets the tenant of every line that names none and rejects a
+    line naming another; without it, each line names its own (absent: default). An unknown or
+    disabled tenant is refused, with the reason.
 
     Stopped half-way (Redis gone), it says how far it got and the --start-line that goes on from
     there; running it again from the start is safe as well (contacts already synced cost no calls).
@@ -172,13 +179,16 @@ def enqueue(file: IO[str], dry_run: bool, lane: str, start_line: int) -> None:
 
     settings = _settings()
     if dry_run:
-        _dry_run(file, settings)
+        _dry_run(file, settings, tenant)
         return
     report = ImportReport(keep=None)
+    bound = _bound_tenant(tenant)
     try:
-        with Producer(settings, lane=lane) as producer:
+        with Producer(settings, lane=lane, tenant=bound) as producer:
+            _check_tenant(producer)
             room = producer.wait_for_room if lane == "bulk" else None
-            run_import(jsonl_messages(file, None), producer, room=room, start_line=start_line, report=report)
+            run_import(jsonl_messages(file, None, bound or "default"), producer, room=room, start_line=start_line,
+                       report=report, admit=producer.admit)  # fmt: skip
     except (EnqueueError, KeyboardInterrupt) as exc:
         _stopped(exc, report, f"ktsync enqueue {_quoted(file.name)}")
     _print_rejections(report)
@@ -210,10 +220,14 @@ def enqueue(file: IO[str], dry_run: bool, lane: str, start_line: int) -> None:
 )
 @start_line_option("import")
 @lane_option("bulk")
+@tenant_option
 def import_file(path: Path, source: str, fmt: str, id_column: str, email_column: str, sms_column: str | None,
                 occurred_at_column: str | None, list_column: tuple[str, ...], list_separator: str,
-                mapping: tuple[str, ...], start_line: int, lane: str) -> None:  # fmt: skip
+                mapping: tuple[str, ...], start_line: int, lane: str, tenant: str) -> None:  # fmt: skip
     """Import contacts from a JSON-lines or CSV file, with progress and a summary of rejects.
+
+    --tenant NAME (or $KTSYNC_TENANT): whose contacts these are, set on every line that names none (a
+    line naming another is rejected); the bulk backlog it waits for is that tenant's own.
 
     In the bulk lane the import waits while `bulk.max_backlog` messages wait already, and shows an
     ETA from the account's budget and the calls a contact costs. Interrupted or stopped (Redis gone),
@@ -225,22 +239,30 @@ def import_file(path: Path, source: str, fmt: str, id_column: str, email_column:
     from ktsync.producers import EnqueueError, Producer
     from ktsync.producers.imports import CsvLayout, ImportReport, csv_messages, jsonl_messages, run_import
 
+    bound = _bound_tenant(tenant)
     columns = dict(_pair(item) for item in mapping)
     layout = CsvLayout(source, id_column, email_column, sms_column, occurred_at_column, frozenset(list_column),
-                       list_separator, columns)  # fmt: skip
+                       list_separator, columns, bound or "default")  # fmt: skip
     kind = fmt if fmt != "auto" else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     settings, total = _settings(), _count_lines(path)
     report = ImportReport()
-    with path.open(encoding="utf-8-sig", newline="") as stream, Producer(settings, lane=lane) as producer:
+    with (
+        path.open(encoding="utf-8-sig", newline="") as stream,
+        Producer(settings, lane=lane, tenant=bound) as producer,
+    ):
         progress = ImportProgress(settings, total)
         try:
-            messages = csv_messages(stream, layout) if kind == "csv" else jsonl_messages(stream, source)
+            _check_tenant(producer)
+            if kind == "csv":
+                messages = csv_messages(stream, layout)
+            else:
+                messages = jsonl_messages(stream, source, layout.tenant)
             with click.progressbar(length=total, label=f"importing {path.name}", file=sys.stderr,
                                    show_eta=False, item_show_func=progress.describe) as bar:  # fmt: skip
                 progress.bar = bar
                 room = progress.room(producer) if lane == "bulk" else None
                 run_import(messages, producer, progress.advance, room=room, start_line=start_line, report=report,
-                           chunk_size=min(500, settings.bulk.max_backlog))  # fmt: skip
+                           chunk_size=min(500, settings.bulk.max_backlog), admit=producer.admit)  # fmt: skip
         except (EnqueueError, redis.RedisError, KeyboardInterrupt) as exc:
             click.echo("", err=True)  # below the progress bar
             _stopped(exc, report, f"ktsync import {_quoted(str(path))} ... (the same options)", grouped=True)
@@ -251,6 +273,26 @@ def import_file(path: Path, source: str, fmt: str, id_column: str, email_column:
     click.echo(f"read {report.read}, enqueued {report.enqueued}, rejected {report.rejected}{skipped}")
     if report.rejected:
         sys.exit(EXIT_REJECTED)
+
+
+def _bound_tenant(tenant: str) -> str | None:
+    """The tenant ``--tenant`` binds the producer to; None when neither the option nor $KTSYNC_TENANT
+    was given (each message names its own, absent: default)."""
+    from ktsync.core.tenants import TENANT_RULE, is_tenant_name
+
+    source = click.get_current_context().get_parameter_source("tenant")
+    if source in (click.core.ParameterSource.DEFAULT, None):
+        return None
+    if not is_tenant_name(tenant):
+        raise click.BadParameter(f"{TENANT_RULE}, got {tenant!r}", param_hint="--tenant")
+    return tenant
+
+
+def _check_tenant(producer: Any) -> None:
+    """Refuse an unknown or disabled --tenant once, up front, with the reason."""
+    why = producer.refusal()
+    if why is not None:
+        raise click.BadParameter(why, param_hint="--tenant")
 
 
 def _print_rejections(report: Any, *, grouped: bool = False) -> None:
@@ -342,23 +384,28 @@ def _count_lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: raw.read(1 << 20), b""))
 
 
-def _dry_run(file: IO[str], settings: Settings) -> None:
+def _dry_run(file: IO[str], settings: Settings, tenant: str = "default") -> None:
+    """The plan of each line, on the tenant's account, with the tenant's settings and credentials."""
+    from ktsync.config.registry import TenantRefused
+    from ktsync.config.secrets import SecretError
     from ktsync.dryrun import dry_run
     from ktsync.worker.crm.base import CrmConfigError
-    from ktsync.worker.klicktipp.errors import ConfigError as CredentialsError
+    from ktsync.worker.klicktipp.errors import KlickTippConfigError as CredentialsError
     from ktsync.worker.klicktipp.errors import KlickTippError
-    from ktsync.worker.runtime import WorkerRuntime
+    from ktsync.worker.runtime import Tenants
 
+    tenants = Tenants(settings, os.environ)
     try:
-        runtime = WorkerRuntime.build(settings, os.environ)
-    except (CredentialsError, CrmConfigError) as exc:
+        runtime = tenants.get(tenant)
+    except (CredentialsError, CrmConfigError, TenantRefused, SecretError, ConfigError) as exc:
+        tenants.close()
         raise click.ClickException(str(exc)) from None
     try:
         rejected = dry_run(file, runtime, click.echo)
     except KlickTippError as exc:  # the plan needs the account's reference data and contacts
         raise click.ClickException(f"cannot read the KlickTipp account ({exc.reason}): {exc}") from None
     finally:
-        runtime.close()
+        tenants.close()
     if rejected:
         sys.exit(EXIT_REJECTED)
 
@@ -370,11 +417,13 @@ def review() -> None:
 
 @review.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def review_list(as_json: bool) -> None:
+@tenant_option
+def review_list(as_json: bool, tenant: str) -> None:
     """Show the deletion requests waiting for review, oldest first."""
+    from ktsync.tenant_ops import tenant_block
     from ktsync.worker.review import RedisReviewList
 
-    with _redis(_settings()) as (client, settings):
+    with tenant_block(_redis, _settings(), tenant) as (client, settings):
         items = RedisReviewList(client, settings.key_prefix).list()
     if as_json:
         click.echo(json.dumps(items, sort_keys=True))
@@ -390,11 +439,13 @@ def review_list(as_json: bool) -> None:
 
 @review.command("done")
 @click.argument("request_id")
-def review_done(request_id: str) -> None:
+@tenant_option
+def review_done(request_id: str, tenant: str) -> None:
     """Remove a request from the review list once it has been handled."""
+    from ktsync.tenant_ops import tenant_block
     from ktsync.worker.review import RedisReviewList
 
-    with _redis(_settings()) as (client, settings):
+    with tenant_block(_redis, _settings(), tenant) as (client, settings):
         removed = RedisReviewList(client, settings.key_prefix).remove(request_id)
     if not removed:
         raise click.ClickException(f"no deletion request {request_id!r} in the review list")
@@ -450,5 +501,6 @@ register_dlq(main, _settings, _redis)
 main.add_command(check)
 register_ops(main, _settings, _redis)
 register_sync(main, _settings, _redis)
+register_tenant(main, _settings, _redis)
 register_webhooks(main, _settings)
 register_contract(main)

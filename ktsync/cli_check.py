@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 import click
 
 from ktsync.config.settings import ConfigError, Settings, load_settings
+from ktsync.core.tenants import DEFAULT_TENANT, TENANT_RULE, is_tenant_name
 from ktsync.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED
+from ktsync.tenant_scope import tenant_option
 
 # The KlickTipp client (and requests) is imported when the command runs, so `ktsync --help` stays fast.
 if TYPE_CHECKING:
@@ -43,18 +45,22 @@ class CheckFailed(Exception):
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The config file to check (default: KTSYNC_CONFIG, else the packaged ktsync.yaml).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help='Machine-readable: {"ok", "problems", "checks"}.')
-def check(config_path: Path | None, as_json: bool) -> None:
+@tenant_option
+def check(config_path: Path | None, as_json: bool, tenant: str) -> None:
     """Compare the configuration with the KlickTipp account: credentials, each source's opt-in
     process, mapped data fields, the CRM id field, and its tags. Starts no worker and needs no Redis;
-    only reads from KlickTipp.
+    only reads from KlickTipp. With --tenant, the tenant's settings against its own account (Redis is
+    read only for a tenant of the registry).
 
     Exit status: 0 everything fits, 1 something does not fit or could not be checked (one line says
     why), 64 usage, 130 interrupted.
     """
     from ktsync.worker.checks import Status, report, summary
 
+    if not is_tenant_name(tenant):
+        raise click.BadParameter(f"{TENANT_RULE}, got {tenant!r}", param_hint="--tenant")
     try:
-        findings = run_check(os.environ, config_path)
+        findings = run_check(os.environ, config_path, tenant=tenant)
     except CheckFailed as exc:
         if as_json:
             click.echo(json.dumps(report(exc.findings), sort_keys=True))
@@ -72,16 +78,23 @@ def check(config_path: Path | None, as_json: bool) -> None:
         sys.exit(EXIT_FAILED)
 
 
-def run_check(env: Mapping[str, str], config_path: Path | None = None) -> list[Finding]:
-    """The credentials' finding, then :func:`compare`'s; ``CheckFailed`` when the check cannot run."""
+def run_check(
+    env: Mapping[str, str], config_path: Path | None = None, *, tenant: str = DEFAULT_TENANT
+) -> list[Finding]:
+    """The credentials' finding, then :func:`compare`'s; ``CheckFailed`` when the check cannot run.
+    For a tenant other than ``default``: its settings and its environment (its own credentials)."""
     from ktsync.redis_errors import redact
     from ktsync.worker.checks import Finding, Status, compare
     from ktsync.worker.client_setup import klicktipp_client
     from ktsync.worker.klicktipp.auth import PartnerAuth, auth_from_env
     from ktsync.worker.klicktipp.errors import AuthError, KlickTippError
-    from ktsync.worker.klicktipp.errors import ConfigError as CredentialsError
+    from ktsync.worker.klicktipp.errors import KlickTippConfigError as CredentialsError
 
     settings = _settings(env, config_path)
+    first: list[Finding] = []
+    if tenant != DEFAULT_TENANT:
+        settings, env, about = tenant_scope(settings, env, tenant)
+        first.append(about)
     base_url = redact(settings.klicktipp.base_url)
     try:
         auth = auth_from_env(env)
@@ -93,13 +106,52 @@ def run_check(env: Mapping[str, str], config_path: Path | None = None) -> list[F
             account = read_account(client, settings)
         except AuthError as exc:
             keys = "the partner keys" if isinstance(auth, PartnerAuth) else "KLICKTIPP_PASSWORD"
+            whose = "" if tenant == DEFAULT_TENANT else f" (tenant {tenant}'s credentials)"
             raise _failed("credentials", f"KlickTipp refuses them ({exc.operation}: HTTP {exc.status}); "
-                                         f"check KLICKTIPP_USERNAME and {keys}") from None  # fmt: skip
+                                         f"check KLICKTIPP_USERNAME and {keys}{whose}") from None  # fmt: skip
         except KlickTippError as exc:
             raise _failed("klicktipp.base_url", unreachable(base_url, exc), alone=True) from None
     how = "partner keys" if isinstance(auth, PartnerAuth) else "password login"
     accepted = Finding(Status.OK, "credentials", f"KlickTipp at {base_url} accepts them ({how})")
-    return [accepted, *compare(settings, account)]
+    return [*first, accepted, *compare(settings, account)]
+
+
+def tenant_scope(
+    settings: Settings, env: Mapping[str, str], tenant: str
+) -> tuple[Settings, dict[str, str], Finding]:
+    """The tenant's settings and environment (as its worker builds them), and the line that names it.
+    Redis is read only when the config file does not define the tenant (the registry's)."""
+    from ktsync.config.secrets import Keyring, SecretError
+    from ktsync.config.settings import tenant_settings
+    from ktsync.config.tenants import tenant_env
+    from ktsync.redis_errors import REDIS_ERRORS, describe_redis_error
+    from ktsync.tenant_scope import current_view
+    from ktsync.worker.checks import Finding, Status, tenant_finding
+
+    spec = settings.tenants.get(tenant)
+    if spec is None:
+        try:
+            view = current_view(settings)
+        except REDIS_ERRORS as exc:
+            why = describe_redis_error(settings.redis_url, exc)
+            raise _failed(
+                "tenant", f"{tenant} is not in the config file and the registry cannot be read: {why}"
+            ) from None
+        spec = view.specs.get(tenant)
+        if spec is None:
+            why = f"registered but invalid: {view.broken[tenant]}" if tenant in view.broken else "unknown"
+            known = ", ".join([DEFAULT_TENANT, *sorted(view.specs)])
+            raise _failed("tenant", f"{tenant}: {why} (tenants: {known})")
+    try:
+        scoped = tenant_settings(settings, spec, env)
+    except ConfigError as exc:
+        raise CheckFailed(str(exc), [Finding(Status.FAIL, key, why) for key, why in exc.problems]) from None
+    try:
+        own = tenant_env(env, spec, Keyring.from_env(env))
+    except SecretError as exc:
+        raise _failed("credentials", str(exc)) from None
+    about = tenant_finding(tenant, origin=spec.origin, enabled=spec.enabled, key_prefix=scoped.key_prefix)
+    return scoped, own, about
 
 
 def read_account(client: KlickTippClient, settings: Settings) -> Account:

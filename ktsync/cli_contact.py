@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,9 @@ import click
 import redis
 
 from ktsync.config.settings import Settings
+from ktsync.core.tenants import DEFAULT_TENANT
+from ktsync.tenant_ops import tenant_block, tenant_environ
+from ktsync.tenant_scope import scoped_settings, tenant_option
 
 OPERATOR = "operator (ktsync contact forget)"
 
@@ -32,17 +35,19 @@ def register(contact: click.Group, settings: Callable[[], Settings], redis_block
     @click.argument("who")
     @click.option("--source", "-s", help="The CRM source (needed when WHO is a CRM id used by several).")
     @click.option("--json", "as_json", is_flag=True)
-    def contact_show(who: str, source: str | None, as_json: bool) -> None:
+    @tenant_option
+    def contact_show(who: str, source: str | None, as_json: bool, tenant: str) -> None:
         """One contact's state, dead letters and timeline. WHO: a CRM contact id (or source/id) or an
         e-mail address.
 
         The timeline is newest first: events received, KlickTipp calls with their results, outcomes,
         dead letters and replays. A contact that only failed so far (no state yet) is found by its
         dead letters and timeline."""
-        with redis_block(settings()) as (client, conf):
+        with tenant_block(redis_block, settings(), tenant) as (client, conf):
             report = contact_report(client, conf.key_prefix, who, source)
         if report is None:
-            raise click.ClickException(f"ktsync knows no contact {who!r}")
+            whose = "" if tenant == DEFAULT_TENANT else f" in tenant {tenant}"
+            raise click.ClickException(f"ktsync knows no contact {who!r}{whose}")
         if as_json:
             click.echo(json.dumps(report, sort_keys=True, default=str))
             return
@@ -53,17 +58,23 @@ def register(contact: click.Group, settings: Callable[[], Settings], redis_block
     @click.option("--source", "-s", help="Read WHO as a CRM contact id of this source.")
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
     @click.option("--json", "as_json", is_flag=True, help="Print the erasure report as JSON.")
-    def contact_forget(who: str, source: str | None, yes: bool, as_json: bool) -> None:
+    @tenant_option
+    def contact_forget(who: str, source: str | None, yes: bool, as_json: bool, tenant: str) -> None:
         """Erase a person (a GDPR erasure request). WHO: source/crm-id, an e-mail address, or a KlickTipp
         id (with --source: a CRM id of that source).
 
         Deletes the contact in KlickTipp and ktsync's copies of its personal data (state, timeline,
         dead letters, review entries, outbound entries, parked retries); only a tombstone with ids and
-        times remains. Irreversible: asks first unless --yes. Prints what was erased, never an address."""
+        times remains. Irreversible: asks first unless --yes. Prints what was erased, never an address.
+        Only within one tenant (--tenant): its keys, and its KlickTipp account."""
         subject, meaning = parse_who(who, source)
-        with _erasure(settings()) as eraser:
+        with redis_block(settings()) as (client, base):
+            conf = scoped_settings(base, tenant, client=client)
+            env = tenant_environ(base, tenant, os.environ, client=client)
+        with _erasure(conf, env) as eraser:
             survey = eraser.survey(subject)
-            click.echo(f"WHO is {meaning}; {_preview(survey)}", err=True)
+            whose = "" if tenant == DEFAULT_TENANT else f" of tenant {tenant}"
+            click.echo(f"WHO is {meaning}{whose}; {_preview(survey)}", err=True)
             if not yes:
                 click.confirm("Erase it, in KlickTipp too? This cannot be undone", abort=True, err=True)
             report = eraser.erase(survey.subject, requested_at=time.time(), by=OPERATOR)
@@ -94,11 +105,12 @@ def parse_who(who: str, source: str | None) -> tuple[Any, str]:
 
 
 @contextmanager
-def _erasure(conf: Settings) -> Iterator[Any]:
-    """The worker's eraser on a runtime of this command's own (KlickTipp client, shared limiter, stores),
-    closed afterwards; a failure in one line (the erasure is idempotent: the advice is to run it again)."""
+def _erasure(conf: Settings, env: Mapping[str, str]) -> Iterator[Any]:
+    """The worker's eraser on a runtime of this command's own for the tenant of ``conf`` and ``env``
+    (its KlickTipp client and stores, the shared limiter), closed afterwards; a failure in one line
+    (the erasure is idempotent: the advice is to run it again). A disabled tenant can be erased too."""
     from ktsync.worker.crm.base import CrmConfigError
-    from ktsync.worker.klicktipp.errors import ConfigError as CredentialsError
+    from ktsync.worker.klicktipp.errors import KlickTippConfigError as CredentialsError
     from ktsync.worker.klicktipp.errors import KlickTippError
     from ktsync.worker.locks import LockBusy
     from ktsync.worker.runtime import WorkerRuntime
@@ -106,8 +118,8 @@ def _erasure(conf: Settings) -> Iterator[Any]:
     again = "nothing was purged; run the command again"
     runtime = None
     try:
-        runtime = WorkerRuntime.build(conf, os.environ)
-        yield runtime.deletions.eraser
+        runtime = WorkerRuntime.build(conf, env)
+        yield runtime.services.deletions.eraser
     except (CredentialsError, CrmConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     except KlickTippError as exc:
@@ -119,6 +131,7 @@ def _erasure(conf: Settings) -> Iterator[Any]:
     finally:
         if runtime is not None:
             runtime.close()
+            runtime.shared.redis.close()  # this command's own (a worker's is closed by its Tenants)
 
 
 def _preview(survey: Any) -> str:

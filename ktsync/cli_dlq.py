@@ -6,13 +6,16 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ktsync.config.settings import Settings
+from ktsync.core.tenants import DEFAULT_TENANT
+from ktsync.tenant_ops import tenant_block, tenant_environ
+from ktsync.tenant_scope import tenant_option
 from ktsync.worker.deadletter import DeadLetter, Filter, RedisDeadLetterStore
 
 if TYPE_CHECKING:
@@ -69,11 +72,11 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     @filters
     @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def list_(
-        reason: str | None, code: int | None, source: str | None, since: str | None, limit: int, as_json: bool
-    ) -> None:
+    @tenant_option
+    def list_(reason: str | None, code: int | None, source: str | None, since: str | None, limit: int,
+              as_json: bool, tenant: str) -> None:  # fmt: skip
         """Dead letters, newest first."""
-        with redis_block(settings()) as (client, conf):
+        with tenant_block(redis_block, settings(), tenant) as (client, conf):
             letters = _store(client, conf).list(_filter(reason, code, source, since), limit)
         if as_json:
             click.echo(json.dumps([letter.to_dict() for letter in letters], sort_keys=True))
@@ -91,9 +94,10 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     @click.argument("letter_id")
     @click.option("--message", "message_only", is_flag=True,
                   help="Only the stored message, as one JSON line (to edit and `ktsync enqueue` again).")  # fmt: skip
-    def show(letter_id: str, message_only: bool) -> None:
+    @tenant_option
+    def show(letter_id: str, message_only: bool, tenant: str) -> None:
         """One dead letter in full: message, error, attempts, times, host, replays."""
-        with redis_block(settings()) as (client, conf):
+        with tenant_block(redis_block, settings(), tenant) as (client, conf):
             letter = _store(client, conf).get(letter_id)
         if letter is None:
             raise click.ClickException(f"no dead letter {letter_id!r}")
@@ -104,11 +108,12 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
 
     @dlq.command()
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def stats(as_json: bool) -> None:
+    @tenant_option
+    def stats(as_json: bool, tenant: str) -> None:
         """Dead letters grouped by reason and KlickTipp code, each with its meaning and the fix."""
         from ktsync.worker.deadletter.triage import group
 
-        with redis_block(settings()) as (client, conf):
+        with tenant_block(redis_block, settings(), tenant) as (client, conf):
             store = _store(client, conf)
             groups, evicted = group(store.list(limit=10**9)), store.evicted()
         if as_json:
@@ -132,8 +137,10 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
                   "resending the stored message (after fixing a value in the CRM).")  # fmt: skip
     @click.option("--lane", type=click.Choice(["live", "bulk"]), default="bulk", show_default=True,
                   help="The lane the replayed tasks take (bulk: behind live changes, with flow control).")  # fmt: skip
+    @tenant_option
     def replay(letter_ids: tuple[str, ...], everything: bool, reason: str | None, code: int | None,
-               source: str | None, since: str | None, dry_run: bool, refetch: bool, lane: str) -> None:  # fmt: skip
+               source: str | None, since: str | None, dry_run: bool, refetch: bool, lane: str,
+               tenant: str) -> None:  # fmt: skip
         """Enqueue the original messages again (through the rate limiter; safe to repeat).
 
         An entry leaves the queue only when its replayed task has succeeded. A plain replay resends
@@ -144,11 +151,12 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         from ktsync.core.replay import replay as publish_again
         from ktsync.producers import EnqueueError, Producer
 
-        how = _refetch() if refetch else None
-        with redis_block(settings()) as (client, conf):
+        base = settings()
+        with tenant_block(redis_block, base, tenant) as (client, conf):
+            how = _refetch(tenant_environ(base, tenant, os.environ, client=client)) if refetch else None
             store = _store(client, conf)
             letters = _select(store, letter_ids, everything, _filter(reason, code, source, since))
-            with Producer(conf, lane=lane) as producer:
+            with Producer(base, lane=lane, tenant=None if tenant == DEFAULT_TENANT else tenant) as producer:
                 room = producer.wait_for_room if lane == "bulk" else None
                 try:
                     results = publish_again(letters, producer, dry_run=dry_run, room=room, refetch=how)
@@ -171,10 +179,11 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     @click.option("--all", "everything", is_flag=True, help="Every dead letter.")
     @filters
     @click.option("--dry-run", is_flag=True, help="Show what would be purged.")
+    @tenant_option
     def purge(letter_ids: tuple[str, ...], everything: bool, reason: str | None, code: int | None,
-              source: str | None, since: str | None, dry_run: bool) -> None:  # fmt: skip
+              source: str | None, since: str | None, dry_run: bool, tenant: str) -> None:  # fmt: skip
         """Delete dead letters for good (after fixing their cause elsewhere)."""
-        with redis_block(settings()) as (client, conf):
+        with tenant_block(redis_block, settings(), tenant) as (client, conf):
             store = _store(client, conf)
             letters = _select(store, letter_ids, everything, _filter(reason, code, source, since))
             for letter in letters:
@@ -184,14 +193,14 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         click.echo(f"{len(letters)} {'would be ' if dry_run else ''}purged")
 
 
-def _refetch() -> Refetch:
-    """How --refetch reloads: the sources whose CRM API this environment configures."""
+def _refetch(env: Mapping[str, str]) -> Refetch:
+    """How --refetch reloads: the sources whose CRM API the tenant's environment configures."""
     from ktsync.core.replay import Refetch
     from ktsync.worker.crm import CrmConfigError
     from ktsync.worker.reconcile import crm_api_sources, no_crm_api
 
     try:
-        sources = crm_api_sources(os.environ)
+        sources = crm_api_sources(env)
     except CrmConfigError as exc:
         raise click.ClickException(str(exc)) from None
     return Refetch(sources=sources, now=time.time(), why_not=no_crm_api)

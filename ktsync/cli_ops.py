@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ktsync.config.settings import Settings
+from ktsync.core.tenants import DEFAULT_TENANT
 from ktsync.logs import FORMATS, LOG_FORMAT_ENV, configure_logging
 from ktsync.metrics import NO_ACCOUNT, USERNAME_ENV
+from ktsync.tenant_scope import tenant_option
 
 if TYPE_CHECKING:
     pass
@@ -122,6 +124,17 @@ def print_status(report: Mapping[str, Any]) -> None:
                    f"since {since} ({refused.get('error', '')}); they take no tasks{then}. Fix their KLICKTIPP_*.")  # fmt: skip
 
 
+def _print_tenants(report: Mapping[str, Any]) -> None:
+    """One line per tenant, when the deployment serves more than the default tenant."""
+    from ktsync.tenant_ops import TenantSummary
+
+    tenants = report.get("tenants", [])
+    if len(tenants) > 1:
+        click.echo(f"tenants: {len(tenants)} (`ktsync status --tenant NAME` for one in full)")
+        for entry in tenants:
+            click.echo(f"  {TenantSummary(**entry).line()}")
+
+
 def _print_stranded(report: Mapping[str, Any]) -> None:
     for entry in report.get("stranded", []):
         click.echo(f"WARNING: {entry['warning']}")
@@ -171,20 +184,33 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @click.option("--ping-timeout", type=click.FloatRange(0, 60), default=DEFAULT_PING_TIMEOUT, show_default=True,
                   help="Seconds to wait for workers to answer a ping (0: do not ask).")  # fmt: skip
-    def status(as_json: bool, ping_timeout: float) -> None:
-        """Queues (pending, age, in flight, scheduled, parked), workers, outcomes, dead letters, limiter."""
+    @tenant_option
+    def status(as_json: bool, ping_timeout: float, tenant: str) -> None:
+        """Queues (pending, age, in flight, scheduled, parked), workers, outcomes, dead letters, limiter.
+
+        The queues, workers and recovery are every tenant's; outcomes, dead letters, credentials and
+        the limiter are the tenant's (--tenant; default: the default tenant, plus one line per tenant)."""
         from ktsync.queues import status_report
+        from ktsync.tenant_ops import tenant_block, tenant_environ, tenant_summaries
         from ktsync.worker.runtime import account_key
 
-        with redis_block(settings()) as (client, conf):
-            report = status_report(client, conf, account_key(os.environ), time.time())
+        base = settings()
+        with tenant_block(redis_block, base, tenant) as (client, conf):
+            env = tenant_environ(base, tenant, os.environ, client=client)
+            report = status_report(client, conf, account_key(env), time.time())
+            if tenant == DEFAULT_TENANT:
+                summaries = tenant_summaries(client, conf, os.environ, account_key(env))
+                report["tenants"] = [summary.to_dict() for summary in summaries]
         report["workers"] = workers_online(conf, ping_timeout)
-        if not os.environ.get(USERNAME_ENV, "").strip():
+        if not env.get(USERNAME_ENV, "").strip():
             report["limiter"]["warning"] = NO_ACCOUNT
         if as_json:
             click.echo(json.dumps(report, sort_keys=True))
-        else:
-            print_status(report)
+            return
+        if tenant != DEFAULT_TENANT:
+            click.echo(f"tenant {tenant} (queues, workers and recovery are every tenant's)")
+        print_status(report)
+        _print_tenants(report)
 
     @main.command()
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")

@@ -14,6 +14,9 @@ import click
 from ktsync.cli_contact import register as register_contact
 from ktsync.config.settings import Settings
 from ktsync.core.lanes import Lane
+from ktsync.core.tenants import DEFAULT_TENANT
+from ktsync.tenant_ops import tenant_block, tenant_environ
+from ktsync.tenant_scope import tenant_option
 
 RESYNC_CHUNK = 500
 
@@ -56,8 +59,10 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     @click.option("--dry-run", is_flag=True, help="Only count them.")
     @click.option("--lane", type=click.Choice(["live", "bulk"]), default="bulk", show_default=True,
                   help="The lane the re-checks take (bulk: behind live changes, with flow control).")  # fmt: skip
-    def resync(source: str, origin: str | None, dry_run: bool, lane: str) -> None:
-        """Re-check every contact of a source that ktsync knows (a full resync of that source).
+    @tenant_option
+    def resync(source: str, origin: str | None, dry_run: bool, lane: str, tenant: str) -> None:
+        """Re-check every contact of a source that ktsync knows (a full resync of that source), of one
+        tenant (--tenant).
 
         Run it with the workers' CRM API variables: they decide whether contacts can be reloaded
         from the CRM (--from crm) or only their status re-read from KlickTipp."""
@@ -67,14 +72,16 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         from ktsync.worker.reconcile import NoCrmApi, crm_api_sources, recheck_messages, resync_origin
         from ktsync.worker.state import RedisStateStore
 
-        try:
-            origin = resync_origin(source, origin, crm_api_sources(os.environ))
-        except CrmConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-        except NoCrmApi as exc:
-            raise click.ClickException(f"--from crm: {exc}; every contact would be dead-lettered as config. "
-                                       "Set it (for the workers too) or use --from klicktipp.") from None  # fmt: skip
-        with redis_block(settings()) as (client, conf):
+        base = settings()
+        with tenant_block(redis_block, base, tenant) as (client, conf):
+            try:
+                env = tenant_environ(base, tenant, os.environ, client=client)
+                origin = resync_origin(source, origin, crm_api_sources(env))
+            except CrmConfigError as exc:
+                raise click.ClickException(str(exc)) from None
+            except NoCrmApi as exc:
+                raise click.ClickException(f"--from crm: {exc}; every contact would be dead-lettered as config. "
+                                           "Set it (for the workers too) or use --from klicktipp.") from None  # fmt: skip
             state = RedisStateStore(client, conf.key_prefix)
             contacts = state.oldest(before=float("inf"), limit=10**9, source=source)
             if dry_run:
@@ -88,11 +95,11 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
                 for r in records
                 if r is not None
                 for message in recheck_messages(
-                    source, r.crm_contact_id, r.klicktipp_id, now, crm_api=crm_api
+                    source, r.crm_contact_id, r.klicktipp_id, now, crm_api=crm_api, tenant=tenant
                 )
                 if message["type"] == wanted
             ]
-            with Producer(conf, lane=lane) as producer:
+            with Producer(base, lane=lane, tenant=None if tenant == DEFAULT_TENANT else tenant) as producer:
                 for start in range(0, len(messages), RESYNC_CHUNK):
                     chunk = messages[start : start + RESYNC_CHUNK]
                     try:
@@ -106,6 +113,7 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         skipped = f" ({unknown} without a KlickTipp id skipped)" if unknown else ""
         click.echo(
             f"enqueued {len(messages)} {TASK_NAMES[wanted]} for source {source} (--from {origin}){skipped}"
+            + ("" if tenant == DEFAULT_TENANT else f" of tenant {tenant}")
         )
 
     @main.group()

@@ -42,6 +42,7 @@ def register(main: click.Group, settings: Callable[[], Settings]) -> None:
                                              KLICKTIPP_WEBHOOK_TOKEN_PARAM, default Authorization;
                                              contact id in KLICKTIPP_WEBHOOK_ID_PARAM, default
                                              klicktipp_id)
+          POST /webhooks/{tenant}/{crm}      the same routes for a tenant, with its own secrets
           GET  /healthz
         KTSYNC_WEBHOOK_PUBLIC_URL: the public base URL HubSpot calls (behind a proxy).
 
@@ -54,9 +55,18 @@ def register(main: click.Group, settings: Callable[[], Settings]) -> None:
             secrets = WebhookSecrets.from_env(os.environ)
         except WebhookConfigError as exc:
             raise click.ClickException(str(exc)) from None
-        if not secrets.enabled():
+        conf = settings()
+        if not secrets.enabled() and not _has_tenants(conf):
             raise click.ClickException(
-                "no webhook route is configured: set at least one vendor's secret (see --help)"
+                "no webhook route is configured: set at least one vendor's secret (see --help), "
+                "or add a tenant with its own (`ktsync tenant add`)"
             )
         configure_logging(log_format, loglevel)
-        serve(settings=settings(), secrets=secrets, host=host, port=port, log_level=loglevel.lower())
+        serve(settings=conf, secrets=secrets, host=host, port=port, log_level=loglevel.lower())
+
+
+def _has_tenants(settings: Settings) -> bool:
+    """Whether any tenant besides ``default`` exists (its routes are ``/webhooks/{tenant}/{crm}``)."""
+    from ktsync.tenant_scope import current_view
+
+    return bool(current_view(settings).specs)

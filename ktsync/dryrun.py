@@ -36,9 +36,9 @@ def dry_run(lines: Iterable[str], runtime: WorkerRuntime, echo: Echo) -> int:
 
 def _preview(runtime: WorkerRuntime, event: Message) -> SyncOutcome:
     if isinstance(event, ContactUpsert):
-        return runtime.sync.preview(event)
+        return runtime.services.sync.preview(event)
     if isinstance(event, ContactDeleted):
-        return runtime.deletions.preview(event)
+        return runtime.services.deletions.preview(event)
     policy = runtime.settings.sync.klicktipp_deletion_policy
     return SyncOutcome(f"no KlickTipp call; deletion-request policy {policy}")
 

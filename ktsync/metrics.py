@@ -12,12 +12,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
 import redis
 
 from ktsync.config.settings import Settings
+from ktsync.core.tenants import DEFAULT_TENANT, tenant_prefix
+from ktsync.metrics_tenants import Buckets, Reading, Value, combine, per_tenant
 from ktsync.redis_errors import describe_redis_error
 
 if TYPE_CHECKING:
@@ -92,20 +95,61 @@ def _gauge(name: str, value: float | None = None, labels: list[str] | None = Non
     return GaugeMetricFamily(name, METRICS[name], value=value, labels=labels)
 
 
-class RedisCollector:
-    """A Prometheus collector that reads Redis on every scrape: one exporter covers every worker."""
+def _one(name: str, kind: str, value: float, *, summed: bool = True) -> Reading:
+    return Reading(name, kind, (), {(): value}, summed)
 
-    def __init__(self, client: redis.Redis, settings: Settings, account: str) -> None:
+
+def _family(reading: Reading) -> Metric:
+    """The Prometheus family of a (tenant-labelled or summed) reading."""
+    from prometheus_client.core import HistogramMetricFamily
+
+    labels = list(reading.labels)
+    if reading.kind == "histogram":
+        histogram = HistogramMetricFamily(reading.name, METRICS[reading.name], labels=labels)
+        for key, value in reading.samples.items():
+            assert isinstance(value, Buckets)
+            histogram.add_metric(list(key), list(value.buckets), sum_value=value.sum)
+        return histogram
+    family = (_counter if reading.kind == "counter" else _gauge)(reading.name, labels=labels)
+    for key, number in reading.samples.items():
+        assert not isinstance(number, Buckets)
+        family.add_metric(list(key), number)
+    return family
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One tenant as a scrape reads it: its key prefix, its account (None: its user name cannot be read
+    here, so no limiter gauges) and its budget."""
+
+    tenant: str
+    prefix: str
+    account: str | None
+    settings: Settings
+
+
+class RedisCollector:
+    """A Prometheus collector that reads Redis on every scrape: one exporter covers every worker and
+    every tenant (see :mod:`ktsync.metrics_tenants`)."""
+
+    def __init__(
+        self, client: redis.Redis, settings: Settings, account: str, *, env: Mapping[str, str] | None = None
+    ) -> None:
         self._redis, self._settings, self._account = client, settings, account
-        self._p = settings.key_prefix
-        self._dlq_cache: tuple[Any, Counter[tuple[str, int | None]]] = (None, Counter())
+        self._env = dict(env or {})
+        self._labelled = per_tenant(self._env)
+        self._p = settings.deployment_prefix  # the keys every tenant shares
+        self._dlq_cache: dict[str, tuple[Any, Counter[tuple[str, int | None]]]] = {}
+        self._tenant_settings: dict[str, tuple[str, Settings]] = {}
 
     def collect(self) -> Iterator[Metric]:
         try:
             now = time.time()
             queues = self._queue_statuses(now)
-            families = [*self._outcomes(), *self._calls(), *self._limiter(), *self._dead_letters(),
-                        *self._queues(now, queues), *self._lanes(queues), *self._recovery()]  # fmt: skip
+            tenants = [(scope.tenant, self._tenant_readings(scope)) for scope in self._scopes()]
+            readings = combine(tenants, labelled=self._labelled)
+            families = [*(_family(r) for r in readings), *self._queues(now, queues), *self._lanes(queues),
+                        *self._recovery()]  # fmt: skip
         except redis.RedisError as exc:
             log.warning("metrics: cannot read Redis (%s)", exc)
             yield _gauge("ktsync_up", 0)
@@ -113,65 +157,125 @@ class RedisCollector:
         yield from families
         yield _gauge("ktsync_up", 1)
 
-    def _outcomes(self) -> list[Metric]:
+    def _scopes(self) -> list[Scope]:
+        """The default tenant and every other the deployment knows, disabled ones too (their dead letters
+        and counters stay until cleaned up)."""
+        from ktsync.config.settings import ConfigError, tenant_settings
+        from ktsync.config.tenants import fingerprint
+        from ktsync.tenant_ops import USERNAME, spec_username
+        from ktsync.tenant_scope import current_view
+        from ktsync.worker.runtime import account_key
+
+        scopes = [Scope(DEFAULT_TENANT, self._settings.key_prefix, self._account, self._settings)]
+        for name, spec in sorted(current_view(self._settings, self._redis).specs.items()):
+            version = fingerprint(spec)
+            cached = self._tenant_settings.get(name)
+            if cached is None or cached[0] != version:
+                try:  # built once per change of the tenant, not per scrape
+                    own = tenant_settings(self._settings, spec, self._env)
+                except ConfigError as exc:
+                    log.warning("metrics: tenant %s: %s; its budget is read with the deployment's", name, exc)
+                    own = self._settings
+                cached = self._tenant_settings[name] = (version, own)
+            username = spec_username(spec, self._env)
+            account = None if username is None else account_key({USERNAME: username})
+            scopes.append(Scope(name, tenant_prefix(self._p, name), account, cached[1]))
+        return scopes
+
+    def _tenant_readings(self, scope: Scope) -> list[Reading]:
+        return [*self._outcomes(scope.prefix), *self._calls(scope.prefix), *self._limiter(scope),
+                *self._dead_letters(scope), *self._lane_calls(scope.prefix)]  # fmt: skip
+
+    def _outcomes(self, prefix: str) -> list[Reading]:
         from ktsync.worker.credentials import refused_credentials
         from ktsync.worker.stats import RedisStats
 
-        stats = RedisStats(self._redis, self._p).snapshot()
-        outcomes = _counter("ktsync_outcomes", labels=["outcome"])
-        for name, count in sorted(stats.items()):
-            if name != AUTH_ALARM:
-                outcomes.add_metric([name], count)
-        breaker = bool(refused_credentials(self._redis, self._p))
+        stats = RedisStats(self._redis, prefix).snapshot()
+        outcomes: dict[tuple[str, ...], Value] = {
+            (name,): float(count) for name, count in sorted(stats.items()) if name != AUTH_ALARM
+        }
+        breaker = bool(refused_credentials(self._redis, prefix))
         return [
-            outcomes,
-            _counter("ktsync_auth_alarms", stats.get(AUTH_ALARM, 0)),
-            _gauge("ktsync_auth_breaker_open", int(breaker)),
+            Reading("ktsync_outcomes", "counter", ("outcome",), outcomes),
+            _one("ktsync_auth_alarms", "counter", stats.get(AUTH_ALARM, 0)),
+            _one("ktsync_auth_breaker_open", "gauge", int(breaker)),
         ]
 
-    def _calls(self) -> list[Metric]:
+    def _calls(self, prefix: str) -> list[Reading]:
         from ktsync.worker.telemetry import read_calls
 
-        calls = read_calls(self._redis, self._p)
-        family = _counter("ktsync_klicktipp_calls", labels=["operation", "status"])
-        for (operation, status), count in sorted(calls.items()):
-            family.add_metric([operation, status], count)
+        calls = read_calls(self._redis, prefix)
+        samples: dict[tuple[str, ...], Value] = {
+            (operation, status): float(count) for (operation, status), count in sorted(calls.items())
+        }
         limited = sum(count for (_op, status), count in calls.items() if status == "429")
-        return [family, _counter("ktsync_klicktipp_rate_limited", limited)]
+        return [
+            Reading("ktsync_klicktipp_calls", "counter", ("operation", "status"), samples),
+            _one("ktsync_klicktipp_rate_limited", "counter", limited),
+        ]
 
-    def _limiter(self) -> list[Metric]:
+    def _limiter(self, scope: Scope) -> list[Reading]:
         from ktsync.queues import limiter_status
         from ktsync.worker.ratelimit.base import with_margin
         from ktsync.worker.telemetry import read_limiter
 
-        waits, rate = read_limiter(self._redis, self._p), self._settings.rate
-        state = limiter_status(self._redis, self._p, self._account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight, rate.bulk_share))  # fmt: skip
+        waits = read_limiter(self._redis, scope.prefix)
+        readings = [
+            _one("ktsync_limiter_waits", "counter", waits.get("waits", 0)),
+            _one("ktsync_limiter_wait_seconds", "counter", waits.get("wait_seconds", 0)),
+            _one("ktsync_limiter_throttled", "counter", waits.get("throttled", 0)),
+        ]
+        if scope.account is None:
+            return readings
+        rate = scope.settings.rate  # the limiter's buckets are the deployment's, one per KlickTipp account
+        state = limiter_status(self._redis, self._p, scope.account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight, rate.bulk_share))  # fmt: skip
         return [
-            _counter("ktsync_limiter_waits", waits.get("waits", 0)),
-            _counter("ktsync_limiter_wait_seconds", waits.get("wait_seconds", 0)),
-            _counter("ktsync_limiter_throttled", waits.get("throttled", 0)),
-            _gauge("ktsync_limiter_tokens", state.tokens),
-            _gauge("ktsync_limiter_paused_seconds", state.paused_for),
-            _gauge("ktsync_limiter_in_flight", state.in_flight),
+            *readings,
+            _one("ktsync_limiter_tokens", "gauge", state.tokens, summed=False),
+            _one("ktsync_limiter_paused_seconds", "gauge", state.paused_for, summed=False),
+            _one("ktsync_limiter_in_flight", "gauge", state.in_flight, summed=False),
         ]
 
-    def _dead_letters(self) -> list[Metric]:
+    def _dead_letters(self, scope: Scope) -> list[Reading]:
         from ktsync.queues import dead_letter_counts
 
-        index, evicted_key = f"{self._p}:dlq:index", f"{self._p}:dlq:evicted"
+        prefix = scope.prefix
+        index, evicted_key = f"{prefix}:dlq:index", f"{prefix}:dlq:evicted"
         pipe = self._redis.pipeline(transaction=False)
         pipe.zcard(index)
         pipe.zrevrange(index, 0, 0, withscores=True)
         pipe.get(evicted_key)
         size, newest, evicted = pipe.execute()
-        fingerprint, (seen, counts) = (size, newest, evicted), self._dlq_cache
+        fingerprint = (size, newest, evicted)
+        seen, counts = self._dlq_cache.get(scope.tenant, (None, Counter()))
         if fingerprint != seen:  # read the entries again only when a letter came, went or was evicted
-            counts = dead_letter_counts(self._redis, self._p)
-            self._dlq_cache = (fingerprint, counts)
-        depth = _gauge("ktsync_dead_letters", labels=["reason", "code"])
-        for (reason, code), count in sorted(counts.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
-            depth.add_metric([reason, "none" if code is None else str(code)], count)
-        return [depth, _counter("ktsync_dead_letters_evicted", int(evicted or 0))]
+            counts = dead_letter_counts(self._redis, prefix)
+            self._dlq_cache[scope.tenant] = (fingerprint, counts)
+        samples: dict[tuple[str, ...], Value] = {
+            (reason, "none" if code is None else str(code)): float(count)
+            for (reason, code), count in sorted(
+                counts.items(), key=lambda item: (item[0][0], item[0][1] or 0)
+            )
+        }
+        return [
+            Reading("ktsync_dead_letters", "gauge", ("reason", "code"), samples),
+            _one("ktsync_dead_letters_evicted", "counter", int(evicted or 0)),
+        ]
+
+    def _lane_calls(self, prefix: str) -> list[Reading]:
+        from ktsync.worker.lanemetrics import read_lane_calls, read_latency
+
+        calls: dict[tuple[str, ...], Value] = {
+            (lane.value,): float(count) for lane, count in read_lane_calls(self._redis, prefix).items()
+        }
+        latency: dict[tuple[str, ...], Value] = {
+            (lane.value,): Buckets(tuple((b, float(n)) for b, n in histogram.buckets), histogram.sum)
+            for lane, histogram in read_latency(self._redis, prefix).items()
+        }
+        return [
+            Reading("ktsync_lane_klicktipp_calls", "counter", ("lane",), calls),
+            Reading("ktsync_sync_latency_seconds", "histogram", ("lane",), latency),
+        ]
 
     def _queue_statuses(self, now: float) -> list[QueueStatus]:
         """Every routed queue, read once per scrape for both the queue and the lane families."""
@@ -208,11 +312,10 @@ class RedisCollector:
         ]
 
     def _lanes(self, queues: list[QueueStatus]) -> list[Metric]:
-        from prometheus_client.core import HistogramMetricFamily
-
+        """The lanes' queues and key queues: every tenant's (the per-tenant calls and latency are read
+        with the tenant's families)."""
         from ktsync.core.broker import deferred_by_lane
         from ktsync.queues import lane_report
-        from ktsync.worker.lanemetrics import read_lane_calls, read_latency
 
         lanes = lane_report(self._settings, queues, deferred_by_lane(self._redis, self._p), {})
         gauges = {
@@ -225,15 +328,7 @@ class RedisCollector:
                 family.add_metric([lane], report[name])
             if report["oldest_pending_age"] is not None:
                 age.add_metric([lane], report["oldest_pending_age"])
-        calls = _counter("ktsync_lane_klicktipp_calls", labels=["lane"])
-        for lane_name, count in read_lane_calls(self._redis, self._p).items():
-            calls.add_metric([lane_name.value], count)
-        latency = HistogramMetricFamily(
-            "ktsync_sync_latency_seconds", METRICS["ktsync_sync_latency_seconds"], labels=["lane"]
-        )
-        for lane_name, histogram in read_latency(self._redis, self._p).items():
-            latency.add_metric([lane_name.value], list(histogram.buckets), sum_value=histogram.sum)
-        return [*gauges.values(), age, calls, latency]
+        return [*gauges.values(), age]
 
     def _recovery(self) -> list[Metric]:
         from ktsync.worker.recovery import live_sessions, read_recovery
@@ -266,8 +361,13 @@ def serve_metrics(
         raise click.ClickException(describe_redis_error(settings.redis_url, exc)) from None
     if not env.get(USERNAME_ENV, "").strip():
         log.warning("%s; ktsync_limiter_* describe an unused bucket", NO_ACCOUNT)
+    try:
+        per_tenant(env)
+    except ValueError as exc:
+        client.close()
+        raise click.ClickException(str(exc)) from None
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RedisCollector(client, settings, account_key(env)))
+    registry.register(RedisCollector(client, settings, account_key(env), env=env))
     try:
         server, _thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:

@@ -218,9 +218,10 @@ def _age_of(status: QueueStatus) -> QueueAge | None:
 
 def overall_status(client: redis.Redis, settings: Settings, now: float) -> QueueStatus:
     """Every queue, parked retry and deferred task together (``drained``: nothing left anywhere)."""
-    parked = parked_status(client, settings.key_prefix, now)
+    shared = settings.deployment_prefix  # the queues, the schedule and the key queues are every tenant's
+    parked = parked_status(client, shared, now)
     queues = queue_statuses(client, routed_queues(settings), now, settings.broker_prefix, parked=parked.count)
-    return total_status(queues, sum(deferred_by_lane(client, settings.key_prefix).values()))
+    return total_status(queues, sum(deferred_by_lane(client, shared).values()))
 
 
 def lane_report(
@@ -241,13 +242,15 @@ def lane_report(
 
 def status_report(client: redis.Redis, settings: Settings, account: str, now: float) -> dict[str, Any]:
     """What ``ktsync status --json`` prints, except the workers (they answer over the broker)."""
-    prefix, rate, consumed = settings.key_prefix, settings.rate, routed_queues(settings)
-    parked = parked_status(client, prefix, now)
+    # The tenant's own keys, and those every tenant shares (queues, schedule, key queues, limiter, recovery)
+    prefix, shared = settings.key_prefix, settings.deployment_prefix
+    rate, consumed = settings.rate, routed_queues(settings)
+    parked = parked_status(client, shared, now)
     queues = queue_statuses(
-        client, consumed, now, settings.broker_prefix, parked=parked.count, key_prefix=prefix
+        client, consumed, now, settings.broker_prefix, parked=parked.count, key_prefix=shared
     )
     stranded, complete = find_stranded(client, consumed, settings.broker_prefix, scan=True)
-    deferred = deferred_by_lane(client, prefix)
+    deferred = deferred_by_lane(client, shared)
     refused = refused_credentials(client, prefix)
     lanes = lane_report(settings, queues, deferred, recent_shares(client, prefix, now))
     store = RedisDeadLetterStore(client, prefix)
@@ -255,8 +258,9 @@ def status_report(client: redis.Redis, settings: Settings, account: str, now: fl
     by_reason: Counter[str] = Counter()
     for (reason, _code), count in groups.items():
         by_reason[reason] += count
-    limiter = limiter_status(client, prefix, account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight, rate.bulk_share))  # fmt: skip
+    limiter = limiter_status(client, shared, account, limits=with_margin(rate.per_second, rate.burst, rate.max_in_flight, rate.bulk_share))  # fmt: skip
     return {
+        "tenant": settings.tenant,
         "queue": total_status(queues, sum(deferred.values())).to_dict(),
         "queues": [q.to_dict() for q in queues],
         "lanes": lanes,
@@ -277,8 +281,8 @@ def status_report(client: redis.Redis, settings: Settings, account: str, now: fl
         "limiter": {"account": account, **asdict(limiter)},
         "auth_breaker_open": bool(refused),  # kept for scripts: some worker's credential is refused
         "credentials_refused": refused,
-        "recovery": read_recovery(client, prefix),
-        "sessions": live_sessions(client, prefix),
+        "recovery": read_recovery(client, shared),
+        "sessions": live_sessions(client, shared),
         # Messages on lists no worker of this installation reads (a broker-prefix mismatch); the
         # search for other prefixes looks at a bounded number of keys ("complete": it saw them all)
         "stranded": [{**s.to_dict(), "warning": describe(s, settings.broker_prefix)} for s in stranded],

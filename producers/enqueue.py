@@ -12,15 +12,26 @@ from celery import Celery
 from kombu.exceptions import BatchPublishError, OperationalError
 
 from ktsync.config.celery import celery_config
+from ktsync.config.registry import RedisTenantRegistry, TenantView, WatchedTenants
 from ktsync.config.settings import Settings
 from ktsync.core.broker import ENQUEUED_AT_HEADER
 from ktsync.core.contract import TASK_NAMES, MessageType, parse_message
 from ktsync.core.lanes import DEFAULT_LANE, Lane, parse_lane
 from ktsync.core.summary import summary
+from ktsync.core.tenants import DEFAULT_TENANT, TENANT_RULE, is_tenant_name
 from ktsync.producers.backlog import Backpressure
+from ktsync.producers.tenancy import (
+    TenantRejected,
+    TenantSource,
+    check_tenant,
+    needs_registry,
+    stamped,
+    tenant_problem,
+)
 
 PIPELINE = 500  # messages per Redis round trip
-__all__ = ["ENQUEUED_AT_HEADER", "EnqueueError", "Producer", "summary"]
+REGISTRY_INTERVAL = 2.0  # seconds a producer trusts its view of the tenant registry
+__all__ = ["ENQUEUED_AT_HEADER", "EnqueueError", "Producer", "TenantRejected", "summary"]
 
 
 def _task_for(message: Mapping[str, Any], validated: bool) -> str:
@@ -60,22 +71,74 @@ class Producer:
 
     ``lane`` is where messages go unless a call says otherwise: ``live`` (the default) for changes
     someone is waiting for, ``bulk`` for imports, resyncs and replays (see :mod:`ktsync.core.lanes`).
+
+    ``tenant`` binds the producer to one tenant (default: the settings' tenant; None with the
+    ``default`` tenant's settings: each message names its own): it is set on every message that names
+    none, and a message naming another is refused. A message for a tenant the deployment does not
+    serve (unknown or disabled in the registry) raises :class:`TenantRejected` (a ``ContractError`` on
+    the field ``tenant``); ``tenants`` replaces the registry read through Redis (tests, twins).
     """
 
-    def __init__(self, settings: Settings, *, lane: Lane | str = DEFAULT_LANE) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        lane: Lane | str = DEFAULT_LANE,
+        tenant: str | None = None,
+        tenants: TenantSource | None = None,
+    ) -> None:
+        bound = tenant if tenant is not None else settings.tenant
+        if not is_tenant_name(bound):
+            raise TenantRejected(str(bound), f"{TENANT_RULE}, got {bound!r}")
         self._app = Celery("ktsync-producer", set_as_current=False)
         self._app.conf.update(celery_config(settings))
         self._settings = settings
         self.lane = parse_lane(lane)
-        self._backpressure: Backpressure | None = None
+        self.tenant: str | None = None if tenant is None and bound == DEFAULT_TENANT else bound
+        self._tenants = tenants
+        self._backpressure: dict[str, Backpressure] = {}
         self._redis: redis.Redis | None = None
 
     def _queue(self, lane: Lane | str | None) -> str:
         return self._settings.worker.lane_queue(self.lane if lane is None else parse_lane(lane))
 
-    def enqueue(self, message: Mapping[str, Any], *, lane: Lane | str | None = None) -> str:
+    def _client(self) -> redis.Redis:
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(self._settings.redis_url)
+        return self._redis
+
+    def tenant_view(self) -> TenantView:
+        """The tenants the deployment serves now (the registry, re-read when it changed)."""
+        if self._tenants is None:
+            registry = RedisTenantRegistry(self._client(), self._settings.deployment_prefix)
+            self._tenants = WatchedTenants(self._settings.tenants, registry, interval=REGISTRY_INTERVAL)
+        try:
+            return self._tenants.current()
+        except BROKER_DOWN as exc:
+            raise EnqueueError(f"could not read the tenant registry: Redis is unreachable ({exc})") from exc
+
+    def refusal(self) -> str | None:
+        """Why the producer's own tenant takes no messages now (None: it does, or it is unbound):
+        a command checks once up front instead of rejecting every line for the same reason."""
+        if self.tenant is None or self.tenant == DEFAULT_TENANT:
+            return None
+        return tenant_problem(self.tenant_view(), self.tenant)
+
+    def admit(self, message: Mapping[str, Any], *, tenant: str | None = None) -> dict[str, Any]:
+        """The message as this producer enqueues it: its tenant set (see the class) and served.
+
+        :class:`TenantRejected` names the field ``tenant`` and why; the rest of the contract is not
+        checked here (see :func:`ktsync.core.contract.parse_message`)."""
+        body = stamped(message, self.tenant if tenant is None else tenant)
+        if needs_registry(body):
+            check_tenant(self.tenant_view(), body)
+        return body
+
+    def enqueue(
+        self, message: Mapping[str, Any], *, lane: Lane | str | None = None, tenant: str | None = None
+    ) -> str:
         """Validate and enqueue one message; return its task id."""
-        return self.enqueue_many([message], lane=lane)[0]
+        return self.enqueue_many([message], lane=lane, tenant=tenant)[0]
 
     def forget(
         self,
@@ -85,10 +148,12 @@ class Producer:
         email: str | None = None,
         occurred_at: float | None = None,
         event_id: str | None = None,
+        tenant: str | None = None,
     ) -> str:
         """Enqueue a privacy deletion (GDPR erasure) of one CRM contact, in the live lane: a
-        ``contact.deleted`` with ``privacy: true``, requested ``occurred_at`` (default: now). Return
-        its task id; the worker deletes the contact in KlickTipp and purges ktsync's copies."""
+        ``contact.deleted`` with ``privacy: true``, requested ``occurred_at`` (default: now), for
+        ``tenant`` (default: the producer's). Return its task id; the worker deletes the contact in
+        the tenant's KlickTipp account and purges ktsync's copies."""
         message: dict[str, Any] = {
             "v": 1,
             "type": str(MessageType.DELETED),
@@ -101,7 +166,7 @@ class Producer:
             message["email"] = email
         if event_id is not None:
             message["event_id"] = event_id
-        return self.enqueue(message, lane=Lane.LIVE)
+        return self.enqueue(message, lane=Lane.LIVE, tenant=tenant)
 
     def enqueue_many(
         self,
@@ -109,8 +174,12 @@ class Producer:
         *,
         validated: bool = False,
         lane: Lane | str | None = None,
+        tenant: str | None = None,
     ) -> list[str]:
         """Validate every message first (unless the caller just did), then enqueue them all pipelined.
+
+        ``validated`` skips the contract, never the tenant: every message's tenant is set and checked
+        (see :meth:`admit`; ``tenant`` overrides the producer's for this call) before any is sent.
 
         The publishes go to Redis in pipelined batches (kombu's ``Producer.batch``): one round trip
         per ``PIPELINE`` messages instead of one each. Either every message is enqueued or
@@ -119,7 +188,14 @@ class Producer:
         here for room in the bulk lane: a bulk producer calls :meth:`wait_for_room` first.
         """
         queue = self._queue(lane)
-        batch = [(_task_for(m, validated), dict(m)) for m in messages]
+        whose = self.tenant if tenant is None else tenant
+        bodies = [stamped(m, whose) for m in messages]
+        tasks = [_task_for(body, validated) for body in bodies]
+        if any(needs_registry(body) for body in bodies):
+            view = self.tenant_view()
+            for body in bodies:
+                check_tenant(view, body)
+        batch = list(zip(tasks, bodies, strict=True))
         try:
             with self._app.producer_or_acquire() as producer, producer.batch(max_size=PIPELINE):
                 # The enqueue time travels as a header: `ktsync status` reports the oldest message's age.
@@ -158,15 +234,19 @@ class Producer:
         except BROKER_DOWN as exc:
             raise broker_down(exc) from exc
 
-    def wait_for_room(self, needed: int, on_wait: Callable[[int], None] | None = None) -> int:
-        """Flow control for bulk work: block while ``needed`` more messages would take the bulk
-        backlog (queued + deferred) above ``bulk.max_backlog``; returns the backlog seen last.
-        ``on_wait(backlog)`` is called before each pause. :class:`EnqueueError` when Redis is gone."""
+    def wait_for_room(
+        self, needed: int, on_wait: Callable[[int], None] | None = None, *, tenant: str | None = None
+    ) -> int:
+        """Flow control for bulk work: block while ``needed`` more messages would take the tenant's
+        bulk backlog (queued + its deferred, see :mod:`ktsync.producers.backlog`) above
+        ``bulk.max_backlog``; returns the backlog seen last. ``tenant`` defaults to the producer's
+        (``default`` when unbound). ``on_wait(backlog)`` is called before each pause.
+        :class:`EnqueueError` when Redis is gone."""
+        whose = tenant or self.tenant or DEFAULT_TENANT
         try:
-            if self._backpressure is None:
-                self._redis = redis.Redis.from_url(self._settings.redis_url)
-                self._backpressure = Backpressure(self._redis, self._settings)
-            return self._backpressure.wait_for_room(needed, on_wait)
+            if whose not in self._backpressure:
+                self._backpressure[whose] = Backpressure(self._client(), self._settings, tenant=whose)
+            return self._backpressure[whose].wait_for_room(needed, on_wait)
         except (OperationalError, redis.RedisError) as exc:
             raise EnqueueError(f"could not read the bulk backlog: Redis is unreachable ({exc})") from exc
 

@@ -4,6 +4,10 @@ A CSV row becomes a ``contact.upsert`` message: the id column is the CRM contact
 SMS columns the identity, every other column (or those named by ``--map``) a property. Rejected
 lines are counted by (field, reason) and the first of them are kept with their line numbers.
 
+A ``tenant`` (``--tenant``) is carried into every message that names none; whether the tenant takes
+messages, and whether a line naming another one may go, is the producer's ``admit`` (a rejection per
+line, field ``tenant``).
+
 Both formats read the same way: a UTF-8 byte order mark at the start is ignored, and the e-mail
 address and SMS number are trimmed of surrounding white space (a JSON line's as a CSV cell's).
 """
@@ -20,6 +24,7 @@ from itertools import islice
 from typing import IO, Any, Protocol
 
 from ktsync.core.contract import ContractError, FieldError, parse_message
+from ktsync.core.tenants import DEFAULT_TENANT
 from ktsync.producers.enqueue import EnqueueError
 
 CHUNK = 500
@@ -46,6 +51,7 @@ class CsvLayout:
     list_columns: frozenset[str] = frozenset()  # cells split on ``list_separator`` into lists
     list_separator: str = ";"
     mapping: Mapping[str, str] = field(default_factory=dict)  # column -> property; empty: all columns
+    tenant: str = DEFAULT_TENANT  # whose contacts these are (``default``: left implicit)
 
 
 @dataclass
@@ -81,8 +87,11 @@ def _general(reason: str) -> str:
     return reason.split(" (got ", 1)[0]
 
 
-def jsonl_messages(lines: Iterable[str], source: str | None) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded message); ``source`` fills in a missing ``source``."""
+def jsonl_messages(
+    lines: Iterable[str], source: str | None, tenant: str = DEFAULT_TENANT
+) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded message); ``source`` fills in a missing ``source``, ``tenant`` a missing
+    ``tenant`` (``default`` is left implicit)."""
     for number, line in enumerate(lines, start=1):
         if number == 1:
             line = line.removeprefix(BOM)
@@ -96,6 +105,8 @@ def jsonl_messages(lines: Iterable[str], source: str | None) -> Iterator[tuple[i
         if isinstance(data, dict):
             if source:
                 data.setdefault("source", source)
+            if tenant != DEFAULT_TENANT:
+                data.setdefault("tenant", tenant)
             data.update({key: data[key].strip() for key in TRIMMED if isinstance(data.get(key), str)})
         yield number, data
 
@@ -137,6 +148,8 @@ def row_message(row: Mapping[str, str | None], layout: CsvLayout, now: float) ->
         if layout.occurred_at_column
         else now,
     }
+    if layout.tenant != DEFAULT_TENANT:
+        message["tenant"] = layout.tenant
     email = (row.get(layout.email_column) or "").strip()
     sms = (row.get(layout.sms_column) or "").strip() if layout.sms_column else ""
     return {**message, **({"email": email} if email else {}), **({"sms_number": sms} if sms else {})}
@@ -157,6 +170,7 @@ def run_import(
     chunk_size: int = CHUNK,
     start_line: int = 1,
     report: ImportReport | None = None,
+    admit: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
 ) -> ImportReport:
     """Validate each message, enqueue the valid ones in chunks, count the rejected ones (and keep the
     first ``keep`` with their line numbers; None keeps all; a ``report`` passed in has its own ``keep``).
@@ -164,10 +178,12 @@ def run_import(
     ``room(n)`` is called before each chunk of ``n`` and may block (flow control for the bulk lane);
     lines before ``start_line`` are read but neither validated nor enqueued (resuming an import).
     Pass ``report`` to see how far an interrupted import got: ``done_through`` is the last line
-    every line before which was handled, ``in_doubt`` the lines whose enqueue failed half-way."""
+    every line before which was handled, ``in_doubt`` the lines whose enqueue failed half-way.
+    ``admit(message)`` (e.g. ``Producer.admit``) checks each contract-valid message further and may
+    change it (its tenant); the ``ContractError`` it raises rejects that line."""
     report = ImportReport(keep=keep) if report is None else report
     report.start_line = start_line
-    valid = _validated(messages, report, on_progress, start_line)
+    valid = _validated(messages, report, on_progress, start_line, admit)
     while chunk := list(islice(valid, chunk_size)):
         if room is not None:
             room(len(chunk))
@@ -189,7 +205,8 @@ def _validated(
     report: ImportReport,
     on_progress: Callable[[int], None] | None,
     start_line: int,
-) -> Iterator[tuple[int, dict[str, Any]]]:
+    admit: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+) -> Iterator[tuple[int, Mapping[str, Any]]]:
     for number, message in messages:
         report.last_read = number
         if on_progress is not None:
@@ -203,10 +220,11 @@ def _validated(
             continue
         try:
             parse_message(message)
+            admitted = message if admit is None else admit(message)
         except ContractError as exc:
             report.reject(number, exc.errors)
             continue
-        yield number, message
+        yield number, admitted
 
 
 def stopped_summary(report: ImportReport) -> str:

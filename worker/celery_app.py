@@ -17,7 +17,7 @@ from ktsync.worker.malformed import dead_lettering_consumer
 from ktsync.worker.queue_age_step import queue_age_step
 from ktsync.worker.recovery.step import recovery_step
 from ktsync.worker.retry import RetryPolicy
-from ktsync.worker.runtime import RuntimeHolder
+from ktsync.worker.runtime import Tenants
 from ktsync.worker.schedule import ScheduleMover, parked_step
 from ktsync.worker.tasks import NOTIFY_TASK, AppSender, register_tasks
 from ktsync.worker.ticker import thread_step
@@ -33,20 +33,18 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def _schedule_mover_step(
-    app: Celery, holder: RuntimeHolder, settings: Settings
-) -> type[bootsteps.StartStopStep]:
+def _schedule_mover_step(app: Celery, holder: Tenants, settings: Settings) -> type[bootsteps.StartStopStep]:
     """A consumer bootstep: every worker runs a mover for parked retries and deferred key queues."""
 
     sender = AppSender(app, settings)
 
     def mover(_consumer: Any) -> ScheduleMover:
-        runtime = holder.get()
+        shared = holder.shared()
         steps = [
-            parked_step(runtime.schedule, sender.publish),
-            release_step(runtime.key_queues, sender.publish),
+            parked_step(shared.schedule, sender.publish),
+            release_step(shared.key_queues, sender.publish),
         ]
-        return ScheduleMover(runtime.locks, steps)
+        return ScheduleMover(shared.locks, steps)
 
     return thread_step("ScheduleMoverStep", mover)
 
@@ -62,7 +60,7 @@ def create_app(
         app.send_task(NOTIFY_TASK, args=[source.callback_url, dict(payload)],
                       queue=settings.worker.lane_queue(Lane.LIVE))  # fmt: skip
 
-    holder = RuntimeHolder(settings, os.environ if env is None else env, notify)
+    holder = Tenants(settings, os.environ if env is None else env, notify)
     register_tasks(app, holder, policy or retry_policy(settings))
     app.ktsync_runtime = holder
     # A message no task can run (not JSON, an unknown task name, not a task call) becomes a dead letter.

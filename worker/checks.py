@@ -92,6 +92,14 @@ def problems_by_key(problems: Iterable[str], *, known: Sequence[str]) -> dict[st
     return grouped
 
 
+def tenant_finding(name: str, *, origin: str, enabled: bool, key_prefix: str) -> Finding:
+    """The first line of ``check --tenant``: which tenant, where it is defined, whether it takes work
+    (a disabled tenant is checked all the same: enabling it should not be a surprise)."""
+    state = "enabled" if enabled else f"disabled: it takes no work until `ktsync tenant enable {name}`"
+    return Finding(Status.INFO, "tenant", f"{name} (from {origin or 'the config file'}, keys under "
+                                          f"{key_prefix}:), {state}")  # fmt: skip
+
+
 def summary(findings: Sequence[Finding]) -> str:
     failed = sum(f.status is Status.FAIL for f in findings)
     return "everything fits" if not failed else f"{failed} problem(s)"

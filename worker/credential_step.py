@@ -19,7 +19,7 @@ from celery import bootsteps
 from ktsync.config.settings import Settings
 from ktsync.worker.credentials import CredentialHealth, backoff
 from ktsync.worker.klicktipp.errors import AuthError, KlickTippError
-from ktsync.worker.runtime import RuntimeHolder
+from ktsync.worker.runtime import Tenants
 from ktsync.worker.ticker import Ticker, thread_step
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def consumer_switch(consumer: Any, queues: Sequence[str]) -> tuple[Callable[[], 
     return on_loop(consumer.cancel_task_queue), on_loop(consumer.add_task_queue)
 
 
-def credential_step(holder: RuntimeHolder, settings: Settings) -> type[bootsteps.StartStopStep]:
+def credential_step(holder: Tenants, settings: Settings) -> type[bootsteps.StartStopStep]:
     def watch(consumer: Any) -> Ticker:
         runtime = holder.get()
         queues = settings.worker.consumed_queues
@@ -114,7 +114,7 @@ def credential_step(holder: RuntimeHolder, settings: Settings) -> type[bootsteps
         # restarts paused, and resumes when the credential works again.
         selected = consumer.app.amqp.queues.consume_from or {}
         consuming = all(queue in selected for queue in queues)
-        credential = runtime.credential
+        credential = runtime.klicktipp.credential
         tick = CredentialWatch(credential.health, credential.check, pause, resume, consuming=consuming).tick
         return Ticker("ktsync-credential-watch", tick, WATCH_INTERVAL)
 

@@ -37,23 +37,23 @@ class Handler(Generic[M]):
 
 
 def _upsert(runtime: WorkerRuntime, event: ContactUpsert) -> SyncOutcome:
-    return runtime.sync.upsert(event)
+    return runtime.services.sync.upsert(event)
 
 
 def _deleted(runtime: WorkerRuntime, event: ContactDeleted) -> SyncOutcome:
-    return runtime.deletions.contact_deleted(event)
+    return runtime.services.deletions.contact_deleted(event)
 
 
 def _deletion_requested(runtime: WorkerRuntime, event: DeletionRequested) -> SyncOutcome:
-    return runtime.deletions.deletion_requested(event)
+    return runtime.services.deletions.deletion_requested(event)
 
 
 def _fetch_and_sync(runtime: WorkerRuntime, event: ContactChanged) -> SyncOutcome:
-    return runtime.refresh.fetch_and_sync(event)
+    return runtime.services.refresh.fetch_and_sync(event)
 
 
 def _from_klicktipp(runtime: WorkerRuntime, event: KlickTippContactChanged) -> SyncOutcome:
-    return runtime.refresh.from_klicktipp(event)
+    return runtime.services.refresh.from_klicktipp(event)
 
 
 HANDLERS: Mapping[MessageType, Handler[Any]] = {

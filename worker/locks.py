@@ -32,6 +32,9 @@ from typing import Any, Protocol
 
 import redis
 
+from ktsync.core.errors import KtsyncError
+from ktsync.core.tenants import deployment_prefix_of
+
 # KEYS[1] = lock key, KEYS[2] = the session's lock registry; ARGV[1] = token, ARGV[2] = lease ms.
 # Takes the lock and registers it with the session in one step: a worker killed in between cannot
 # leave a lock that nobody knows it held. Returns 1 when acquired, 0 when someone else holds it.
@@ -58,8 +61,9 @@ return 0
 
 
 def session_locks_key(prefix: str, session: str) -> str:
-    """The hash of every lock ``session`` holds: lock key -> token."""
-    return f"{prefix}:session:{session}:locks"
+    """The hash of every lock ``session`` holds: lock key -> token, for every tenant (the registry is
+    the deployment's: crash recovery reads one per session)."""
+    return f"{deployment_prefix_of(prefix)}:session:{session}:locks"
 
 
 def lock_keys(prefix: str, name: str, session: str | None) -> list[str]:
@@ -127,7 +131,7 @@ def pay(client: redis.Redis, unreleased: Unreleased) -> int:
     return len(owed)
 
 
-class LockBusy(Exception):
+class LockBusy(KtsyncError):
     """Someone else holds the lock; try again later."""
 
     reason = "lock_busy"

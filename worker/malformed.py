@@ -28,7 +28,7 @@ from ktsync.core.contract import FieldError
 from ktsync.worker.calls import as_received
 from ktsync.worker.deadletter import DeadLetter
 from ktsync.worker.request import InvalidTaskCall
-from ktsync.worker.runtime import RuntimeHolder
+from ktsync.worker.runtime import Tenants
 from ktsync.worker.tasks import REDIS_DOWN
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def invalid_task_errors(exc: BaseException, content_type: str | None) -> list[Fi
     return [FieldError("message", str(exc))]
 
 
-def dead_lettering_consumer(holder: RuntimeHolder) -> type[Consumer]:
+def dead_lettering_consumer(holder: Tenants) -> type[Consumer]:
     """Celery's consumer, with every "cannot run this message" path dead-lettering instead of dropping.
 
     Installed as the app's ``worker_consumer``; the dead letters go to the store of ``holder``'s runtime."""
@@ -136,8 +136,8 @@ def dead_lettering_consumer(holder: RuntimeHolder) -> type[Consumer]:
             )
             try:
                 runtime = holder.get()
-                runtime.dead_letters.add(letter)
-                runtime.stats.incr("dead_lettered")
+                runtime.stores.dead_letters.add(letter)
+                runtime.stores.stats.incr("dead_lettered")
             except REDIS_DOWN as exc:
                 log.warning("task=%s id=%s requeued: Redis unreachable (%s)", letter.task, letter.id, exc)
                 message.reject_log_error(log, self.connection_errors, requeue=True)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import redis
+
+from ktsync.worker.state.held import Held
 
 SCAN_PAGE = 1000  # entries per XRANGE when reading the whole stream
 
@@ -21,6 +24,10 @@ SCAN_PAGE = 1000  # entries per XRANGE when reading the whole stream
 class Outbound(Protocol):
     def publish(self, kind: str, payload: Mapping[str, Any]) -> str:
         """Append one entry; return its stream id."""
+        ...
+
+    def hold(self, kind: str, payload: Mapping[str, Any]) -> Held:
+        """``publish``, held back for the task's closing round trip (see :mod:`ktsync.worker.state.held`)."""
         ...
 
     def read(self, count: int = 100) -> list[tuple[str, str, dict[str, Any]]]:
@@ -43,9 +50,16 @@ class RedisOutbound:
         self._maxlen = maxlen
 
     def publish(self, kind: str, payload: Mapping[str, Any]) -> str:
-        fields = {"type": kind, "payload": json.dumps(payload, sort_keys=True)}
-        entry_id = self._redis.xadd(self._key, fields, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+        entry_id = self.stage(self._redis, kind, payload)
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def hold(self, kind: str, payload: Mapping[str, Any]) -> Held:
+        return _HeldEntry(self, kind, dict(payload))
+
+    def stage(self, client: Any, kind: str, payload: Mapping[str, Any]) -> Any:
+        """XADD the entry on ``client`` (a Redis client, or a pipeline the caller executes)."""
+        fields = {"type": kind, "payload": json.dumps(payload, sort_keys=True)}
+        return client.xadd(self._key, fields, maxlen=self._maxlen, approximate=True)
 
     def read(self, count: int = 100) -> list[tuple[str, str, dict[str, Any]]]:
         return self._range("-", count)
@@ -66,6 +80,21 @@ class RedisOutbound:
         return int(self._redis.xdel(self._key, *entry_ids)) if entry_ids else 0
 
 
+@dataclass(frozen=True)
+class _HeldEntry:
+    """An entry held for the task's closing round trip."""
+
+    outbound: RedisOutbound
+    kind: str
+    payload: Mapping[str, Any]
+
+    def stage(self, pipe: Any) -> None:
+        self.outbound.stage(pipe, self.kind, self.payload)
+
+    def lost(self) -> None:
+        """Nothing is owed: the task is retried, and publishes again."""
+
+
 class MemoryOutbound:
     """In-memory twin of :class:`RedisOutbound`."""
 
@@ -76,6 +105,9 @@ class MemoryOutbound:
         entry_id = f"{len(self._entries) + 1}-0"
         self._entries.append((entry_id, kind, json.loads(json.dumps(payload))))
         return entry_id
+
+    def hold(self, kind: str, payload: Mapping[str, Any]) -> Held:
+        return _HeldMemoryEntry(self, kind, dict(payload))
 
     def read(self, count: int = 100) -> list[tuple[str, str, dict[str, Any]]]:
         return self._entries[:count]
@@ -88,3 +120,18 @@ class MemoryOutbound:
         kept = [entry for entry in self._entries if entry[0] not in doomed]
         removed, self._entries = len(self._entries) - len(kept), kept
         return removed
+
+
+@dataclass(frozen=True)
+class _HeldMemoryEntry:
+    """An entry held for the closing round trip: published when it is staged (there is no pipeline)."""
+
+    outbound: MemoryOutbound
+    kind: str
+    payload: Mapping[str, Any]
+
+    def stage(self, pipe: Any) -> None:
+        self.outbound.publish(self.kind, self.payload)
+
+    def lost(self) -> None:
+        """Nothing is owed."""

@@ -21,7 +21,7 @@ from ktsync.config.settings import Settings
 from ktsync.core.queue_age import SAMPLE_INTERVAL, sample_queues
 from ktsync.core.queue_age_store import RedisAgeBook
 from ktsync.core.stranded import describe, stranded_unprefixed
-from ktsync.worker.runtime import RuntimeHolder
+from ktsync.worker.runtime import Tenants
 from ktsync.worker.ticker import Ticker, thread_step
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,10 @@ class QueueWatch:
                 log.warning("stranded messages: %s (ktsync status lists them)", describe(entry, prefix))
 
 
-def queue_age_step(holder: RuntimeHolder, settings: Settings) -> type[bootsteps.StartStopStep]:
+def queue_age_step(holder: Tenants, settings: Settings) -> type[bootsteps.StartStopStep]:
     """A consumer bootstep: the queue watch from the consumer's start to its stop."""
 
     def watch(_consumer: Any) -> Ticker:
-        return Ticker("ktsync-queue-age", QueueWatch(holder.get().redis, settings).tick, SAMPLE_INTERVAL)
+        return Ticker("ktsync-queue-age", QueueWatch(holder.shared().redis, settings).tick, SAMPLE_INTERVAL)
 
     return thread_step("QueueAgeStep", watch)

@@ -21,6 +21,7 @@ from typing import Any
 from ktsync.config.settings import Settings
 from ktsync.core.contract import TASK_NAMES, MessageType
 from ktsync.core.replay import Sender, replay
+from ktsync.core.tenants import DEFAULT_TENANT
 from ktsync.worker.crm import close, fetchers_from_env, hubspot, zoho
 from ktsync.worker.deadletter import DeadLetterStore, Filter
 from ktsync.worker.state.base import StateStore
@@ -73,7 +74,13 @@ class ReconcileReport:
 
 
 def recheck_messages(
-    source: str, crm_contact_id: str, klicktipp_id: str | None, now: float, *, crm_api: bool
+    source: str,
+    crm_contact_id: str,
+    klicktipp_id: str | None,
+    now: float,
+    *,
+    crm_api: bool,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[dict[str, Any]]:
     """The messages that re-check one contact. Pure.
 
@@ -81,12 +88,13 @@ def recheck_messages(
     (it changes there without the CRM knowing, e.g. an unsubscribe link); the CRM data is loaded
     again when the CRM's API is configured."""
     messages: list[dict[str, Any]] = []
+    whose = {"tenant": tenant} if tenant != DEFAULT_TENANT else {}
     if crm_api:
         messages.append({"v": 1, "type": MessageType.CHANGED.value, "source": source,
-                         "crm_contact_id": crm_contact_id, "occurred_at": now})  # fmt: skip
+                         "crm_contact_id": crm_contact_id, "occurred_at": now, **whose})  # fmt: skip
     if klicktipp_id:
         messages.append({"v": 1, "type": MessageType.KLICKTIPP_CHANGED.value, "klicktipp_id": klicktipp_id,
-                         "occurred_at": now})  # fmt: skip
+                         "occurred_at": now, **whose})  # fmt: skip
     return messages
 
 
@@ -105,7 +113,7 @@ def reconcile(
         record = state.get(source, crm_contact_id)
         klicktipp_id = record.klicktipp_id if record else None
         for message in recheck_messages(
-            source, crm_contact_id, klicktipp_id, now, crm_api=source in crm_sources
+            source, crm_contact_id, klicktipp_id, now, crm_api=source in crm_sources, tenant=settings.tenant
         ):
             kind = MessageType(message["type"])
             sender.send(

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from ktsync.core.contract import ContactChanged, ContactUpsert, KlickTippContactChanged
+from ktsync.core.errors import KtsyncError
 from ktsync.worker.crm import CrmFetcher
 from ktsync.worker.service import ContactSync, SyncDeps, SyncOutcome
 
 log = logging.getLogger(__name__)
 
 
-class MissingCrmApi(Exception):
+class MissingCrmApi(KtsyncError):
     """A webhook carried only ids, but no API credentials are configured for its CRM."""
 
     reason = "config"

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from ktsync.config.model import RateSettings, RetrySettings
 from ktsync.core.contract import ContractError
+from ktsync.core.errors import UNEXPECTED, KtsyncError
 from ktsync.worker.klicktipp.errors import AuthError, RateLimited
 from ktsync.worker.locks import LockBusy
 from ktsync.worker.ratelimit import Throttled
@@ -58,22 +59,23 @@ def _waiting(error: BaseException, policy: RetryPolicy, rng: random.Random) -> D
     """Waiting is not failing: a busy contact, a spent budget, or KlickTipp's 429 (which paused the
     account for every worker) send the task back for a while without using up an attempt."""
     if isinstance(error, LockBusy):
-        return Decision(Action.RETRY, "lock_busy", rng.uniform(0.2, 1.0), counts=False)
+        return Decision(Action.RETRY, error.reason, rng.uniform(0.2, 1.0), counts=False)
     if isinstance(error, Throttled):
-        return Decision(Action.RETRY, "throttled", error.wait + rng.uniform(0, 0.5), counts=False, defer=True)
+        delay = error.wait + rng.uniform(0, 0.5)
+        return Decision(Action.RETRY, error.reason, delay, counts=False, defer=True)
     if isinstance(error, RateLimited):
         wait, asked = _server_wait(error, policy)
         # Spread the wake-ups over a second after the pause instead of all at its end.
         delay = (wait or 1.0) + rng.uniform(0, 1.0)
-        return Decision(Action.RETRY, "rate_limited", delay, counts=False, asked=asked, defer=True)
+        return Decision(Action.RETRY, error.reason, delay, counts=False, asked=asked, defer=True)
     return None
 
 
 def decide(error: BaseException, attempt: int, policy: RetryPolicy, rng: random.Random) -> Decision:
     """``attempt`` counts the attempts made so far, this one included (1 for the first).
 
-    Errors say what they are through ``reason`` (a slug) and ``retryable``, as the KlickTipp client's
-    errors do; anything without a reason is unexpected and dead-lettered with its traceback.
+    ktsync's errors (:class:`~ktsync.core.errors.KtsyncError`) say what they are through ``reason`` (a
+    slug) and ``retryable``; any other exception is unexpected and dead-lettered with its traceback.
     """
     waiting = _waiting(error, policy, rng)
     if waiting is not None:
@@ -86,14 +88,13 @@ def decide(error: BaseException, attempt: int, policy: RetryPolicy, rng: random.
         return Decision(Action.DEAD_LETTER, "config")
     if isinstance(error, AuthError):
         # The client already logged in again once; looping would only lock the account.
-        return Decision(Action.DEAD_LETTER, "auth")
-    reason = getattr(error, "reason", None)
-    if not isinstance(reason, str):
-        return Decision(Action.DEAD_LETTER, "unexpected")
-    if not getattr(error, "retryable", False):
-        return Decision(Action.DEAD_LETTER, reason)
+        return Decision(Action.DEAD_LETTER, error.reason)
+    if not isinstance(error, KtsyncError):
+        return Decision(Action.DEAD_LETTER, UNEXPECTED)
+    if not error.retryable:
+        return Decision(Action.DEAD_LETTER, error.reason)
     if attempt >= policy.max_attempts:
         return Decision(Action.DEAD_LETTER, "retries_exhausted")
     wait, asked = _server_wait(error, policy)
     delay = wait if wait is not None else compute_backoff(attempt, policy, rng)
-    return Decision(Action.RETRY, reason, delay, asked=asked)
+    return Decision(Action.RETRY, error.reason, delay, asked=asked)

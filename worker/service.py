@@ -17,6 +17,7 @@ from typing import Any
 
 from ktsync.config.settings import LISTID_MISSING, Settings, SourceSettings
 from ktsync.core.contract import ContactUpsert
+from ktsync.core.errors import KtsyncError
 from ktsync.worker.alarms import Alarms
 from ktsync.worker.contact_tags import ContactTags
 from ktsync.worker.klicktipp.client import KlickTippClient
@@ -36,6 +37,7 @@ from ktsync.worker.klicktipp.models import Subscriber, SubscriptionStatus
 from ktsync.worker.outbound import Outbound
 from ktsync.worker.reference import ReferenceData
 from ktsync.worker.state.base import Claim, ContactState, StateStore, claimed
+from ktsync.worker.state.held import Held
 from ktsync.worker.sync.desired import Desired, Skip, skip_reason
 from ktsync.worker.sync.mapping import MappingConfigError, ResolvedMapping, map_contact, resolve_mapping
 from ktsync.worker.sync.plan import Call, applied_tags, first_tag, identity_call, tag_calls, tag_ids_of
@@ -52,9 +54,12 @@ class SyncOutcome:
     status: str  # synced | unsubscribed | unchanged | stale | duplicate | planned | deleted | ...
     klicktipp_id: str | None = None
     plan: tuple[Call, ...] = ()
+    #: Writes held for the task's closing round trip, in order (the outbound entry, then the commit
+    #: that releases the contact's claim): whoever runs the service must write them (``Held.stage``).
+    held: tuple[Held, ...] = ()
 
 
-class EmailChangeConflict(Exception):
+class EmailChangeConflict(KtsyncError):
     """KlickTipp refused the new address (it belongs to another contact, or changes are not allowed)."""
 
     reason = "conflict"
@@ -161,9 +166,9 @@ class ContactSync:
             if skip is not None:
                 return self._skipped(skip, event, claim)
             applied, desired = self._apply_with_refresh(event, desired, stored, source)
-            self._remember(event, source, desired, applied, claim)
+            held = self._remember(event, source, desired, applied, claim)
         status = "unsubscribed" if applied.subscription == "unsubscribed" else "synced"
-        return SyncOutcome(status, applied.klicktipp_id)
+        return SyncOutcome(status, applied.klicktipp_id, held=held)
 
     def preview(self, event: ContactUpsert) -> SyncOutcome:
         """What ``upsert`` would do, as a plan of calls with reasons: reads, never writes to KlickTipp."""
@@ -193,12 +198,13 @@ class ContactSync:
 
     def _skipped(self, skip: Skip, event: ContactUpsert, claim: Claim) -> SyncOutcome:
         stored = claim.stored
+        held: tuple[Held, ...] = ()
         if skip is Skip.UNCHANGED and stored is not None:
             # Nothing to send, but later events older than this one are now stale.
             refreshed = replace(stored, occurred_at=event.occurred_at, updated_at=self._clock())
-            self._state.commit(claim, refreshed, event=self._event(event))
+            held = (self._state.hold(claim, refreshed, event=self._event(event)),)
         log.info("skipped %s event for %s/%s", skip.value, event.source, event.crm_contact_id)
-        return SyncOutcome(skip.value, stored.klicktipp_id if stored else None)
+        return SyncOutcome(skip.value, stored.klicktipp_id if stored else None, held=held)
 
     def _apply_with_refresh(
         self, event: ContactUpsert, desired: Desired, stored: ContactState | None, source: SourceSettings
@@ -365,7 +371,8 @@ class ContactSync:
         desired: Desired,
         applied: _Applied,
         claim: Claim,
-    ) -> None:
+    ) -> tuple[Held, ...]:
+        """The state to keep, held with its outbound entry for the task's closing round trip."""
         now = self._clock()
         known = applied.tag_ids
         state = ContactState(
@@ -382,18 +389,20 @@ class ContactSync:
             subscription=applied.subscription,
             updated_at=now,
         ).with_erasure_of(claim.stored)  # a contact back after an erasure keeps that history
-        # Published while the contact's claim is held (the commit releases it): an erasure, which
-        # claims the contact before it purges the stream, can never run between the two and leave
-        # this entry with the address behind. A failed commit retries the task: at least once.
-        self._publish(source, state, event)
-        self._state.commit(claim, state, event=self._event(event))
+        # Published while the contact's claim is held (the commit releases it; both go in one MULTI):
+        # an erasure, which claims the contact before it purges the stream, can never run between the
+        # two and leave this entry with the address behind. A failed commit retries the task: at least
+        # once.
+        entry = self._publish(source, state, event)
+        return entry, self._state.hold(claim, state, event=self._event(event))
 
     def _event(self, event: ContactUpsert) -> tuple[str, int] | None:
         """The event to remember as applied (for duplicates), if it has an id."""
         return (event.event_id, self._settings.sync.event_id_ttl) if event.event_id else None
 
-    def _publish(self, source: SourceSettings, state: ContactState, event: ContactUpsert) -> None:
-        """Tell the CRM side the KlickTipp id and subscription status (guide steps 8 and 12)."""
+    def _publish(self, source: SourceSettings, state: ContactState, event: ContactUpsert) -> Held:
+        """Tell the CRM side the KlickTipp id and subscription status (guide steps 8 and 12): the
+        callback at once, the outbound entry held for the closing round trip."""
         payload = {
             "source": state.source,
             "crm_contact_id": state.crm_contact_id,
@@ -403,6 +412,6 @@ class ContactSync:
             "applied_at": state.updated_at,
             "event_id": event.event_id,
         }
-        self._outbound.publish("contact.synced", payload)
         if source.callback_url and self._notify is not None:
             self._notify(source, payload)
+        return self._outbound.hold("contact.synced", payload)

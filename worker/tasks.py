@@ -25,20 +25,23 @@ from celery import Celery, Task
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 
+from ktsync.config.registry import TenantRefused
 from ktsync.config.settings import Settings
 from ktsync.core.broker import ENQUEUED_AT_HEADER
 from ktsync.core.contract import TASK_NAMES, ContractError, Message, parse_message
+from ktsync.core.errors import KtsyncError
 from ktsync.core.lanes import DEFAULT_LANE, Lane, fairness_key
 from ktsync.core.summary import summary
+from ktsync.core.tenants import DEFAULT_TENANT, is_tenant_name, tenant_of
 from ktsync.worker.calls import read_call
 from ktsync.worker.credentials import Verdict
-from ktsync.worker.deadletter import DeadLetter
+from ktsync.worker.deadletter import DeadLetter, RedisDeadLetterStore
 from ktsync.worker.handlers import HANDLERS, Handler
 from ktsync.worker.klicktipp.errors import AuthError
 from ktsync.worker.reconcile import reconcile
 from ktsync.worker.request import MessageRequest, NotifyRequest, PrivateRequest
 from ktsync.worker.retry import Action, RetryPolicy, decide
-from ktsync.worker.runtime import RuntimeHolder, WorkerRuntime, defer_spacing
+from ktsync.worker.runtime import Tenants, WorkerRuntime, defer_spacing
 from ktsync.worker.schedule import Parked
 from ktsync.worker.service import SyncOutcome
 
@@ -49,7 +52,7 @@ RECONCILE_TASK = "ktsync.reconcile"
 CALLBACK_TIMEOUT = 10.0
 
 
-class CallbackFailed(Exception):
+class CallbackFailed(KtsyncError):
     """The CRM's callback URL did not take the result; worth retrying."""
 
     reason = "callback"
@@ -57,13 +60,15 @@ class CallbackFailed(Exception):
     retry_after: float | None = None
 
 
-class CredentialRefused(Exception):
+class CredentialRefused(KtsyncError):
     """This worker's credential is marked refused: its tasks wait for healthy workers."""
 
     reason = "credential_refused"
 
 
-class PoisonMessage(Exception):
+class PoisonMessage(KtsyncError):
+    """Delivered more than ``deadletter.max_deliveries`` times, no attempt finished: it kills its worker."""
+
     reason = "poison"
 
     def __init__(self, deliveries: int) -> None:
@@ -105,7 +110,7 @@ class AppSender:
                   queue=entry.queue or self._worker.lane_queue(Lane.LIVE), enqueued_at=entry.enqueued_at)  # fmt: skip
 
 
-def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> None:
+def register_tasks(app: Celery, holder: Tenants, policy: RetryPolicy) -> None:
     """Define ktsync's tasks on ``app``; they fetch their dependencies from ``holder``."""
     rng = random.Random()
     for kind, handler in HANDLERS.items():
@@ -113,21 +118,27 @@ def register_tasks(app: Celery, holder: RuntimeHolder, policy: RetryPolicy) -> N
 
     @app.task(name=RECONCILE_TASK, shared=False, Request=PrivateRequest)  # type: ignore[untyped-decorator]
     def reconcile_task() -> dict[str, int]:
-        runtime = holder.get()
-        report = reconcile(
-            state=runtime.state,
-            dead_letters=runtime.dead_letters,
-            settings=runtime.settings,
-            crm_sources=set(runtime.fetchers),
-            sender=AppSender(app, runtime.settings, Lane.BULK),
-        )
-        log.info("reconcile: %d re-fetched from CRMs, %d status checks, %d dead letters replayed",
-                 report.refetched, report.status_checks, report.replayed)  # fmt: skip
-        return {
-            "refetched": report.refetched,
-            "status_checks": report.status_checks,
-            "replayed": report.replayed,
-        }
+        totals = {"refetched": 0, "status_checks": 0, "replayed": 0}
+        for tenant in holder.view().enabled():  # every tenant's contacts, each within its own stores
+            try:
+                runtime = holder.get(tenant)
+            except (KtsyncError, ValueError) as exc:  # one tenant's broken settings stop no other's
+                log.error("reconcile: tenant %s skipped: %s", tenant, exc)
+                continue
+            report = reconcile(
+                state=runtime.stores.state,
+                dead_letters=runtime.stores.dead_letters,
+                settings=runtime.settings,
+                crm_sources=set(runtime.services.fetchers),
+                sender=AppSender(app, runtime.settings, Lane.BULK),
+            )
+            log.info("reconcile%s: %d re-fetched from CRMs, %d status checks, %d dead letters replayed",
+                     "" if tenant == DEFAULT_TENANT else f" ({tenant})",
+                     report.refetched, report.status_checks, report.replayed)  # fmt: skip
+            totals["refetched"] += report.refetched
+            totals["status_checks"] += report.status_checks
+            totals["replayed"] += report.replayed
+        return totals
 
     @app.task(name=NOTIFY_TASK, bind=True, max_retries=None, shared=False, Request=NotifyRequest)  # type: ignore[untyped-decorator]
     def notify_crm(self: Task, url: str, payload: dict[str, Any], failures: int = 0) -> dict[str, Any]:
@@ -149,7 +160,7 @@ def _register_message_task(
     app: Celery,
     name: str,
     handler: Handler[Any],
-    holder: RuntimeHolder,
+    holder: Tenants,
     policy: RetryPolicy,
     rng: random.Random,
 ) -> None:
@@ -158,8 +169,9 @@ def _register_message_task(
         # Any call shape is taken: an invalid one is dead-lettered as received, not lost to a TypeError.
         call = read_call(args, kwargs)
         try:
+            runtime, refused = tenant_runtime(holder, call.message)
             attempt = Attempt(
-                self, holder.get(), call.message, call.failures, call.replay_of, problem=call.problem
+                self, runtime, call.message, call.failures, call.replay_of, problem=call.problem or refused
             )
             return execute(attempt, handler, policy=policy, rng=rng)
         except REDIS_DOWN as exc:
@@ -167,6 +179,23 @@ def _register_message_task(
             # broker be unreachable too, it stays unacknowledged and comes back after the visibility timeout.
             log.warning("task=%s id=%s requeued: Redis unreachable (%s)", name, self.request.id, exc)
             raise Reject(exc, requeue=True) from exc
+
+
+def tenant_runtime(holder: Tenants, message: Mapping[str, Any]) -> tuple[WorkerRuntime, KtsyncError | None]:
+    """The runtime of the message's tenant; for a tenant this deployment does not serve (unknown,
+    disabled, or whose settings or secrets cannot be used), the default tenant's runtime and the reason,
+    so that the message is dead-lettered as ``config`` there with what arrived, never dropped. A value
+    that is not a tenant name at all is left to the contract (``invalid_message``, naming the field)."""
+    tenant = tenant_of(message)
+    if tenant == DEFAULT_TENANT or not is_tenant_name(tenant):
+        return holder.get(), None
+    try:
+        return holder.get(tenant), None
+    except TenantRefused as exc:
+        return holder.get(), exc
+    except (KtsyncError, ValueError) as exc:  # its settings, secrets or credentials cannot be used
+        log.error("tenant %s cannot be served: %s", tenant, exc)
+        return holder.get(), TenantRefused(tenant, f"tenant {tenant!r} cannot be served: {exc}")
 
 
 class Attempt:
@@ -180,7 +209,7 @@ class Attempt:
         failures: int,
         replay_of: str | None,
         *,
-        problem: ContractError | None = None,
+        problem: ContractError | KtsyncError | None = None,
     ) -> None:
         self.task, self.runtime, self.message = task, runtime, message
         self.failures, self.replay_of, self.problem = failures, replay_of, problem
@@ -219,18 +248,20 @@ class Attempt:
                 if not isinstance(failed.reason, (OperationalError, *REDIS_DOWN)):
                     raise
                 raise Reject(failed.reason, requeue=True) from failed
-        self.runtime.schedule.park(self._entry(args, kwargs), time.time() + delay)
-        self.runtime.stats.incr("parked")
+        self.runtime.shared.schedule.park(self._entry(args, kwargs), time.time() + delay)
+        self.runtime.stores.stats.incr("parked")
         return {"status": "parked", "delay": delay}
 
     def defer(self, delay: float) -> dict[str, Any]:
         """Wait for the budget out of the worker slot: in the key queue of this task's fairness key,
         released in turn, at the budget's pace (see :mod:`ktsync.worker.keyqueues`). No attempt is used up."""
         runtime = self.runtime
-        key = fairness_key(runtime.account, self.lane)
+        key = fairness_key(runtime.klicktipp.account, self.lane)
         entry = self._entry((self.message,), self._later_kwargs(self.failures))
-        due = runtime.key_queues.defer(key, entry, delay=delay, spacing=defer_spacing(runtime.settings))
-        runtime.stats.incr("deferred")
+        due = runtime.shared.key_queues.defer(
+            key, entry, delay=delay, spacing=defer_spacing(runtime.settings)
+        )
+        runtime.stores.stats.incr("deferred")
         return {"status": "deferred", "delay": round(max(0.0, due - time.time()), 3), "lane": self.lane.value}
 
     def dead_letter(self, exc: Exception, reason: str) -> None:
@@ -250,16 +281,17 @@ def execute(
 ) -> dict[str, Any]:
     """Run one attempt; wait, retry or dead-letter as the situation and :func:`decide` say."""
     runtime, started = attempt.runtime, time.perf_counter()
-    runtime.telemetry.begin(
+    runtime.stores.telemetry.begin(
         str(attempt.message.get("source", "")), str(attempt.message.get("crm_contact_id", "")), attempt.lane
     )
-    runtime.telemetry.note("event", type=attempt.message.get("type"), task=attempt.id, attempt=attempt.number,
+    runtime.stores.telemetry.note("event", type=attempt.message.get("type"), task=attempt.id, attempt=attempt.number,
                            replay_of=attempt.replay_of)  # fmt: skip
     counted: list[str] = []
     forget = False
     latency: tuple[Lane, float] | None = None
+    done: SyncOutcome | None = None  # once the handler returned: its held writes go with finish
     try:
-        deliveries, refused = runtime.guards.admit(attempt.id)
+        deliveries, refused = runtime.stores.guards.admit(attempt.id)
         try:
             if deliveries > runtime.settings.deadletter.max_deliveries:
                 raise PoisonMessage(deliveries)
@@ -270,12 +302,14 @@ def execute(
             raise  # not the message's failure: the task requeues it (see _register_message_task)
         except Exception as exc:
             return _failed(attempt, exc, started, policy=policy, rng=rng)
+        done = outcome
         counted, forget = _succeeded(attempt, outcome)
         if attempt.enqueued_at is not None:
             latency = (attempt.lane, time.time() - attempt.enqueued_at)
         _log_outcome(attempt.task, attempt.message, outcome.status, attempt.number, runtime, started)
     finally:
-        runtime.finish(attempt.id, counted, forget=forget, latency=latency)
+        runtime.finish(attempt.id, counted, forget=forget, latency=latency,
+                       held=done.held if done is not None else ())  # fmt: skip
     for call in outcome.plan:
         log.info("dry run %s: %s", attempt.message.get("crm_contact_id", ""), call.describe())
     return {"status": outcome.status, "klicktipp_id": outcome.klicktipp_id}
@@ -284,13 +318,23 @@ def execute(
 def _succeeded(attempt: Attempt, outcome: SyncOutcome) -> tuple[list[str], bool]:
     """The outcome counters to add, and whether the contact's timeline goes (it was deleted)."""
     counted = [outcome.status]
-    if attempt.replay_of and attempt.runtime.dead_letters.remove(attempt.replay_of):
+    if attempt.replay_of and _replayed(attempt.runtime, attempt.replay_of):
         counted.append("replay_succeeded")
     deleted = outcome.status.startswith("deleted_")
     if not deleted:
-        attempt.runtime.telemetry.note("outcome", status=outcome.status, klicktipp_id=outcome.klicktipp_id,
-                                       calls=attempt.runtime.telemetry.calls_made())  # fmt: skip
+        attempt.runtime.stores.telemetry.note("outcome", status=outcome.status, klicktipp_id=outcome.klicktipp_id,
+                                       calls=attempt.runtime.stores.telemetry.calls_made())  # fmt: skip
     return counted, deleted
+
+
+def _replayed(runtime: WorkerRuntime, letter_id: str) -> bool:
+    """Remove the dead letter a successful replay came from: the tenant's own, or — a message that
+    arrived while its tenant was unknown or disabled — the default tenant's."""
+    if runtime.stores.dead_letters.remove(letter_id):
+        return True
+    if runtime.tenant == DEFAULT_TENANT:
+        return False
+    return RedisDeadLetterStore(runtime.shared.redis, runtime.settings.deployment_prefix).remove(letter_id)
 
 
 def _failed(
@@ -305,16 +349,16 @@ def _failed(
                     attempt.task.name, attempt.id, decision.asked, decision.delay)  # fmt: skip
     if decision.action is Action.RETRY and not decision.counts:
         # Waiting (busy contact, spent budget, KlickTipp's 429): not a failure, not worth a log line each.
-        runtime.stats.incr(decision.reason)
+        runtime.stores.stats.incr(decision.reason)
         if not decision.defer:
             return attempt.later(decision.delay, attempt.failures)
         if decision.reason == "throttled":
-            runtime.telemetry.throttled()
+            runtime.stores.telemetry.throttled()
         return attempt.defer(decision.delay)
     _log_outcome(attempt.task, attempt.message, decision.action.value, attempt.number, runtime, started,
                  reason=decision.reason)  # fmt: skip
     if decision.action is Action.RETRY:
-        runtime.stats.incr("retried")
+        runtime.stores.stats.incr("retried")
         return attempt.later(decision.delay, attempt.number)
     attempt.dead_letter(exc, decision.reason)
     return {"status": "dead_lettered", "reason": decision.reason}
@@ -327,15 +371,22 @@ def _refused(attempt: Attempt, exc: Exception) -> None:
     task is dead-lettered as ``auth`` by the caller — the task goes back to its queue for a healthy
     worker (never dead-lettered for another worker's bad password), and this worker steps aside."""
     runtime = attempt.runtime
+    if runtime.tenant != DEFAULT_TENANT:
+        # A tenant's credentials are the same on every worker: no healthy worker to hand the task to.
+        # Dead-lettered as ``auth`` (replayed once `ktsync tenant update` fixed them); no worker pauses.
+        runtime.stores.stats.incr("auth_alarm")
+        log.error("ALARM: KlickTipp refuses tenant %s's credentials (%s); its tasks are dead-lettered as "
+                  "auth until `ktsync tenant update %s` fixes them", runtime.tenant, exc, runtime.tenant)  # fmt: skip
+        return
     if isinstance(exc, AuthError):
-        verdict, newly = runtime.credential.judge(exc)
+        verdict, newly = runtime.klicktipp.credential.judge(exc)
         if verdict is Verdict.OPERATION:
             return
         if newly:
-            runtime.stats.incr("auth_alarm")
+            runtime.stores.stats.incr("auth_alarm")
             log.error("ALARM: KlickTipp refuses this worker's credentials (%s); its tasks go back to the queue "
                       "for healthy workers. Fix KLICKTIPP_* for this worker.", exc)  # fmt: skip
-    runtime.stats.incr("requeued_credential")
+    runtime.stores.stats.incr("requeued_credential")
     log.warning(
         "task=%s id=%s requeued: this worker's credentials are refused", attempt.task.name, attempt.id
     )
@@ -353,7 +404,7 @@ def _dead_letter(
     letter_id: str | None = None,
 ) -> None:
     now = time.time()
-    runtime.dead_letters.add(
+    runtime.stores.dead_letters.add(
         DeadLetter(
             id=letter_id or str(task.request.id),
             message=dict(message) if isinstance(message, Mapping) else {"raw": repr(message)},
@@ -367,7 +418,7 @@ def _dead_letter(
             source=str(message.get("source", "")) if isinstance(message, Mapping) else "",
         )
     )
-    runtime.stats.incr("dead_lettered")
+    runtime.stores.stats.incr("dead_lettered")
 
 
 def _error_details(exc: Exception, reason: str) -> dict[str, Any]:
@@ -403,7 +454,7 @@ def _log_outcome(
 ) -> None:
     fields = message if isinstance(message, Mapping) else {}
     duration_ms = round((time.perf_counter() - started) * 1000, 1)
-    calls = runtime.telemetry.calls_made()
+    calls = runtime.stores.telemetry.calls_made()
     extra = {"task": task.name, "task_id": task.request.id, "outcome": outcome, "reason": reason or None,
              "source": fields.get("source", ""), "crm_contact_id": fields.get("crm_contact_id", ""),
              "attempt": attempt, "calls": calls, "duration_ms": duration_ms}  # fmt: skip

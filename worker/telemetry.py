@@ -38,6 +38,9 @@ class _Task:
     lane: Lane = Lane.LIVE
     entries: list[str] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
+    limiter: Counter[str] = field(default_factory=Counter)  # waits, throttled (counts)
+    wait_seconds: float = 0.0
+    closing: list[Callable[[Any], None]] = field(default_factory=list)  # other parts' writes (at_end)
 
 
 class Telemetry:
@@ -45,7 +48,8 @@ class Telemetry:
 
     During a task (``begin`` … ``end``) everything is buffered in the thread and written in one
     pipelined round trip at the end, together with whatever the caller adds (the task's outcome
-    counter, its delivery guard): telemetry must not cost the sync its throughput.
+    counter, its delivery guard, its held writes) and other parts stage with :meth:`at_end`:
+    telemetry must not cost the sync its throughput.
     """
 
     def __init__(
@@ -68,6 +72,21 @@ class Telemetry:
     def _task(self) -> _Task | None:
         task: _Task | None = getattr(self._local, "task", None)
         return task
+
+    def current(self) -> object | None:
+        """The task running on this thread (the same object from ``begin`` to ``end``), None outside one."""
+        return self._task()
+
+    def at_end(self, stage: Callable[[Any], None]) -> None:
+        """Have ``stage(pipe)`` add another part's writes to the current task's closing round trip
+        (the rate limiter's unused spare tokens); outside a task it is written at once."""
+        task = self._task()
+        if task is not None:
+            task.closing.append(stage)
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        stage(pipe)
+        pipe.execute()
 
     def call(self, record: CallRecord) -> None:
         """The client's observer: count the call, and note it on the contact's timeline."""
@@ -103,9 +122,12 @@ class Telemetry:
         self._local.task = None
         if task is None:
             return
+        for stage in task.closing:
+            stage(pipe)
         for name, count in task.calls.items():
             pipe.hincrby(f"{self._p}:metrics:calls", name, count)
         stage_calls(pipe, self._p, task.lane, sum(task.calls.values()), self._clock())
+        self._stage_limiter(pipe, task.limiter, task.wait_seconds)
         if task.contact is None:
             return
         key = timeline_key(self._p, *task.contact)
@@ -117,16 +139,32 @@ class Telemetry:
             pipe.expire(key, TIMELINE_TTL)
 
     def waited(self, seconds: float) -> None:
-        """The rate limiter's ``on_wait``: how long a call waited for the budget (only real waits)."""
+        """The rate limiter's ``on_wait``: how long a call waited for the budget (only real waits).
+        Within a task it is written with the task's records at the end."""
         if seconds <= 0.001:
             return
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hincrby(f"{self._p}:metrics:limiter", "waits", 1)
-        pipe.hincrbyfloat(f"{self._p}:metrics:limiter", "wait_seconds", seconds)
-        pipe.execute()
+        self._limiter(Counter(waits=1), seconds)
 
     def throttled(self) -> None:
-        self._redis.hincrby(f"{self._p}:metrics:limiter", "throttled", 1)
+        """A task gave up waiting for the budget and was deferred."""
+        self._limiter(Counter(throttled=1), 0.0)
+
+    def _limiter(self, counts: Counter[str], seconds: float) -> None:
+        task = self._task()
+        if task is not None:
+            task.limiter.update(counts)
+            task.wait_seconds += seconds
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        self._stage_limiter(pipe, counts, seconds)
+        pipe.execute()
+
+    def _stage_limiter(self, pipe: Any, counts: Mapping[str, int], seconds: float) -> None:
+        key = f"{self._p}:metrics:limiter"
+        for name, count in counts.items():
+            pipe.hincrby(key, name, count)
+        if seconds > 0:
+            pipe.hincrbyfloat(key, "wait_seconds", seconds)
 
 
 def timeline_key(prefix: str, source: str, crm_contact_id: str) -> str:

@@ -6,6 +6,7 @@ One module per job::
     signatures.py  pure verification of HMAC signatures and static tokens (SignatureError)
     payloads/      pure mapping of each vendor's payload to contract messages and dedupe ids
     dedupe.py      "seen this event id?" in Redis, with an in-memory twin
+    tenants.py     each tenant's routes /webhooks/{tenant}/{crm}: its own secrets and dedupe keys
     receiver.py    one request in, one response out: verify, map, dedupe, enqueue (blocking code)
     app.py         the ASGI shell: reads the body, runs the receiver in a thread pool, answers
     server.py      uvicorn, with a ready line; ``python -m ktsync.producers.webhooks``

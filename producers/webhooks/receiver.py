@@ -7,6 +7,7 @@ outcome                                    status  body
 =========================================  ======  ==============================================
 every new message is in the broker         200     received / enqueued / duplicates / ignored
 unknown path, or a vendor not configured   404
+unknown or disabled tenant                 404     ``reason``: which tenant and why (no secret)
 method not allowed                         405     (``Allow`` header)
 signature or token missing, bad or stale   401     "signature invalid or stale", nothing more
 malformed body, contract rejections        400     every problem as (index, field, reason)
@@ -14,7 +15,11 @@ another delivery of an event is running    503     ``Retry-After``: answer once 
 Redis or the broker unreachable            503     ``Retry-After``: the vendor retries
 =========================================  ======  ==============================================
 
-Logs carry the vendor, counts and the outcome: never secrets, signatures or payloads.
+Routes are ``/webhooks/{crm}`` (the ``default`` tenant's) and ``/webhooks/{tenant}/{crm}``, each
+tenant checked with its own secrets and deduplicated under its own keys (see
+:mod:`ktsync.producers.webhooks.tenants`); its messages carry ``"tenant": NAME``.
+
+Logs carry the vendor, tenant, counts and the outcome: never secrets, signatures or payloads.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ from typing import Any, Protocol
 
 import redis
 
+from ktsync.config.registry import TenantRefused
 from ktsync.core.dedupe import Claim, Deduper
+from ktsync.core.tenants import DEFAULT_TENANT
 from ktsync.producers.enqueue import EnqueueError
 from ktsync.producers.webhooks.payloads import Batch, PayloadError, collapse
-from ktsync.producers.webhooks.routes import ROUTES, Request
+from ktsync.producers.webhooks.routes import Request, resolve
 from ktsync.producers.webhooks.secrets import WebhookSecrets
 from ktsync.producers.webhooks.signatures import SignatureError
+from ktsync.producers.webhooks.tenants import FixedHooks, Hooks, TenantHooks, for_tenant
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +68,10 @@ def _retry_later(reason: str) -> Response:
 
 
 class Receiver:
-    """Turns requests into enqueued messages; create one per process (it holds the producer)."""
+    """Turns requests into enqueued messages; create one per process (it holds the producer).
+
+    ``secrets`` and ``deduper`` are the ``default`` tenant's; ``tenants`` gives every other tenant's
+    (None: only the default tenant's routes are served)."""
 
     def __init__(
         self,
@@ -69,30 +80,46 @@ class Receiver:
         enqueuer: Enqueuer,
         deduper: Deduper,
         clock: Callable[[], float] = time.time,
+        tenants: TenantHooks | None = None,
     ) -> None:
-        self._secrets = secrets
-        self._enabled = secrets.enabled()
+        self._tenants = tenants or FixedHooks(Hooks(DEFAULT_TENANT, secrets, deduper))
         self._enqueuer = enqueuer
-        self._deduper = deduper
         self._clock = clock
 
     def handle(self, request: Request) -> Response:
         """The response to one request; never raises."""
-        route = ROUTES.get(request.path)
-        if route is None or route.vendor not in self._enabled:
+        found = resolve(request.path)
+        if found is None:
+            return Response(404, {"error": "not found"})
+        tenant, route = found
+        try:
+            hooks = self._tenants.get(tenant)
+        except TenantRefused as exc:
+            log.info("webhook %s: refused, tenant %s: %s", route.vendor, tenant, exc.why)
+            return Response(404, {"error": "not found", "reason": exc.why})
+        except (EnqueueError, redis.RedisError) as exc:  # the registry cannot be read
+            log.warning("webhook %s: tenant %s not looked up, answered 503 (%s)", route.vendor, tenant,
+                        type(exc).__name__)  # fmt: skip
+            return _retry_later("tenant registry unavailable, retry later")
+        except Exception:
+            log.exception("webhook %s: tenant %s: unexpected error, answered 500", route.vendor, tenant)
+            return Response(500, {"error": "internal error"})
+        if route.vendor not in hooks.secrets.enabled():
             return Response(404, {"error": "not found"})
         if request.method not in route.methods:
             allowed = ", ".join(sorted(route.methods))
             return Response(405, {"error": "method not allowed"}, (("allow", allowed),))
         try:
-            return self._handle(route.vendor, lambda: route.handle(request, self._secrets, self._clock()))
+            return self._handle(
+                route.vendor, hooks, lambda: route.handle(request, hooks.secrets, self._clock())
+            )
         except Exception:
             log.exception("webhook %s: unexpected error, answered 500", route.vendor)
             return Response(500, {"error": "internal error"})
 
-    def _handle(self, vendor: str, build: Callable[[], Batch]) -> Response:
+    def _handle(self, vendor: str, hooks: Hooks, build: Callable[[], Batch]) -> Response:
         try:
-            batch = build()
+            batch = for_tenant(build(), hooks.tenant)
         except SignatureError as exc:
             log.warning("webhook %s: refused, signature %s", vendor, exc.kind)
             return Response(401, {"error": UNAUTHORIZED})
@@ -102,7 +129,7 @@ class Receiver:
             problems = [problem.to_dict() for problem in exc.problems]
             return Response(400, {"error": "malformed payload", "problems": problems})
         try:
-            return self._deliver(vendor, batch)
+            return self._deliver(vendor, batch, hooks)
         except (EnqueueError, redis.RedisError) as exc:
             log.warning(
                 "webhook %s: %d events not enqueued, answered 503 (%s)",
@@ -112,10 +139,11 @@ class Receiver:
             )
             return _retry_later("queue unavailable, retry later")
 
-    def _deliver(self, vendor: str, batch: Batch) -> Response:
-        claim = self._deduper.claim(vendor, [e.dedupe_id for e in batch.events if e.dedupe_id is not None])
+    def _deliver(self, vendor: str, batch: Batch, hooks: Hooks) -> Response:
+        deduper = hooks.deduper
+        claim = deduper.claim(vendor, [e.dedupe_id for e in batch.events if e.dedupe_id is not None])
         if claim.in_flight:
-            self._release(claim)
+            _release(deduper, claim)
             log.info(
                 "webhook %s: %d events being delivered by another request, answered 503",
                 vendor,
@@ -127,17 +155,17 @@ class Receiver:
             if messages:
                 self._enqueuer.enqueue_many(messages, validated=True)
         except BaseException:
-            self._release(claim)
+            _release(deduper, claim)
             raise
         try:
-            self._deduper.commit(claim)
+            deduper.commit(claim)
         except redis.RedisError as exc:  # enqueued all the same: a retry may enqueue again (idempotent)
             log.warning(
                 "webhook %s: enqueued, but the dedupe ids were not stored (%s)", vendor, type(exc).__name__
             )
         log.info(
-            "webhook %s: %d events, %d enqueued, %d duplicates, %d ignored",
-            vendor, batch.received, len(messages), duplicates, batch.ignored,
+            "webhook %s%s: %d events, %d enqueued, %d duplicates, %d ignored",
+            vendor, "" if hooks.tenant == DEFAULT_TENANT else f" (tenant {hooks.tenant})", batch.received, len(messages), duplicates, batch.ignored,
         )  # fmt: skip
         body: dict[str, Any] = {
             "status": "accepted" if batch.events else "ignored",
@@ -150,11 +178,12 @@ class Receiver:
             body["note"] = batch.note
         return Response(200, body)
 
-    def _release(self, claim: Claim) -> None:
-        try:
-            self._deduper.release(claim)
-        except redis.RedisError as exc:  # the claims expire after their lease
-            log.warning("webhook %s: could not release dedupe claims (%s)", claim.vendor, type(exc).__name__)
+
+def _release(deduper: Deduper, claim: Claim) -> None:
+    try:
+        deduper.release(claim)
+    except redis.RedisError as exc:  # the claims expire after their lease
+        log.warning("webhook %s: could not release dedupe claims (%s)", claim.vendor, type(exc).__name__)
 
 
 def _fresh_messages(batch: Batch, claim: Claim) -> tuple[list[Mapping[str, Any]], int]:

@@ -7,10 +7,12 @@ Both are pure given the request, the secrets and ``now``; nothing here touches R
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ktsync.core.tenants import DEFAULT_TENANT, is_tenant_name
 from ktsync.producers.webhooks.payloads import (
     Batch,
     PayloadError,
@@ -136,3 +138,20 @@ ROUTES: Mapping[str, Route] = {
     "/webhooks/klicktipp": Route("klicktipp", POST_OR_GET, _klicktipp(deletion=False)),
     "/webhooks/klicktipp/deletion": Route("klicktipp", POST_OR_GET, _klicktipp(deletion=True)),
 }
+
+TENANT_ROUTE = "/webhooks/{tenant}/{crm}"
+_TENANT_PATH = re.compile(r"/webhooks/([^/]+)(/[^/]+(?:/deletion)?)\Z")
+
+
+def resolve(path: str) -> tuple[str, Route] | None:
+    """The tenant and route of a path: today's ``/webhooks/{crm}`` are the ``default`` tenant's,
+    ``/webhooks/{tenant}/{crm}`` a tenant's (exact routes first: ``/webhooks/klicktipp/deletion``
+    stays the default tenant's KlickTipp deletion route). None: no such route."""
+    route = ROUTES.get(path)
+    if route is not None:
+        return DEFAULT_TENANT, route
+    match = _TENANT_PATH.match(path)
+    if match is None or not is_tenant_name(match.group(1)):
+        return None
+    route = ROUTES.get("/webhooks" + match.group(2))
+    return None if route is None else (match.group(1), route)

@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -21,12 +21,15 @@ from typing import Any
 import redis
 import uvicorn
 
+from ktsync.config.registry import RedisTenantRegistry, WatchedTenants
 from ktsync.config.settings import ConfigError, Settings, load_settings
 from ktsync.core.dedupe import RedisDeduper
+from ktsync.core.tenants import DEFAULT_TENANT, tenant_prefix
 from ktsync.producers.enqueue import Producer
 from ktsync.producers.webhooks.app import WebhookApp
 from ktsync.producers.webhooks.receiver import Receiver
 from ktsync.producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
+from ktsync.producers.webhooks.tenants import Hooks, RegistryHooks
 
 READY_LINE = "ktsync webhooks listening on http://{host}:{port}"
 POOL_THREADS = 8  # below Celery's producer pool (broker_pool_limit 10): no thread waits for a connection
@@ -50,17 +53,49 @@ def _fastest(module: str, choice: str) -> str:
 
 
 @contextmanager
-def running_receiver(settings: Settings, secrets: WebhookSecrets) -> Iterator[Receiver]:
-    """A receiver wired to the broker and Redis of ``settings``; closes both afterwards."""
+def running_receiver(
+    settings: Settings, secrets: WebhookSecrets, env: Mapping[str, str] | None = None
+) -> Iterator[Receiver]:
+    """A receiver wired to the broker and Redis of ``settings``; closes both afterwards.
+
+    ``secrets`` are the ``default`` tenant's (``/webhooks/{crm}``); every tenant of the config file and
+    the registry has its routes ``/webhooks/{tenant}/{crm}``, with the secrets of its credentials
+    (revealed from ``env``, default ``os.environ``, and ``KTSYNC_SECRET_KEY`` there)."""
     client = redis.Redis.from_url(
         settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT, socket_timeout=REDIS_TIMEOUT
     )
-    producer = Producer(settings)
+    watched = WatchedTenants(settings.tenants, RedisTenantRegistry(client, settings.deployment_prefix))
+    producer = Producer(settings, tenants=watched)
+
+    def deduper_for(tenant: str) -> RedisDeduper:
+        return RedisDeduper(
+            client, tenant_prefix(settings.deployment_prefix, tenant), ttl=settings.sync.event_id_ttl
+        )
+
     try:
-        deduper = RedisDeduper(client, settings.key_prefix, ttl=settings.sync.event_id_ttl)
-        yield Receiver(secrets=secrets, enqueuer=producer, deduper=deduper)
+        default = Hooks(
+            DEFAULT_TENANT, secrets, RedisDeduper(client, settings.key_prefix, ttl=settings.sync.event_id_ttl)
+        )
+        hooks = RegistryHooks(
+            default, watched, env=os.environ if env is None else env, deduper_for=deduper_for
+        )
+        yield Receiver(secrets=secrets, enqueuer=producer, deduper=default.deduper, tenants=hooks)
     finally:
         producer.close()
+        client.close()
+
+
+def has_tenants(settings: Settings) -> bool:
+    """Whether any tenant may have webhook routes (the config file's or the registry's); with Redis
+    unreachable at start, assume so: requests answer 503 until it is back."""
+    if settings.tenants:
+        return True
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT)
+    try:
+        return bool(RedisTenantRegistry(client, settings.deployment_prefix).snapshot().documents)
+    except redis.RedisError:
+        return True
+    finally:
         client.close()
 
 
@@ -118,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         secrets = WebhookSecrets.from_env(os.environ)
     except (ConfigError, WebhookConfigError) as exc:
         sys.exit(str(exc))
-    if not secrets.enabled():
+    if not secrets.enabled() and not has_tenants(settings):
         sys.exit(
             "no webhook route is configured: set at least one vendor's secret (see `ktsync webhooks --help`)"
         )

@@ -43,7 +43,7 @@ from tests.integration.fault_helpers import (
 )
 from tests.integration.sync_helpers import SOURCE, T0, Outcomes, Stores, upsert, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # workers killed and reclaimed: 8-30 s each
 
 BATCH = 40
 LATENCY_MS = 60  # a contact takes two or three calls: ~150 ms of KlickTipp time each

@@ -96,6 +96,7 @@ def test_a_burst_of_5xx_answers_is_retried_until_every_contact_is_synced_once(
     assert_each_synced_once(fake, messages)
 
 
+@pytest.mark.slow
 @tuned("read_timeout_0.3s", klicktipp={"read_timeout": 0.3})
 def test_answers_slower_than_the_read_timeout_are_retried_as_timeouts_until_synced(
     worker: Celery,
@@ -123,6 +124,7 @@ def test_answers_slower_than_the_read_timeout_are_retried_as_timeouts_until_sync
     assert_each_synced_once(fake, messages)
 
 
+@pytest.mark.slow
 @tuned(
     "outage_30s",
     # Backoff up to 4 s over 40 attempts: ~75 s of patience on average, never less than 30 s in practice
@@ -236,6 +238,7 @@ IN_FLIGHT_TOLERANCE = 0.15
 PAUSE_END_TOLERANCE = 0.05
 
 
+@pytest.mark.slow
 @tuned("ktsync_50_per_s_vs_fake_10", rate={"per_second": 50, "burst": 50, "max_in_flight": 0})
 def test_a_429_pauses_the_whole_account_for_retry_after_across_workers(
     worker: Celery,
@@ -269,6 +272,7 @@ def test_a_429_pauses_the_whole_account_for_retry_after_across_workers(
     assert_each_synced_once(fake, messages)
 
 
+@pytest.mark.slow
 @tuned("ktsync_20_per_s_vs_fake_20", rate={"per_second": 20, "burst": 20, "max_in_flight": 0})
 def test_a_configured_rate_equal_to_the_accounts_budget_never_causes_a_429(
     worker: Celery,

@@ -26,7 +26,7 @@ from tests.integration.fault_helpers import OwnedRedis, tune
 from tests.integration.sync_helpers import wait_for
 from tests.integration.test_import_files import queued
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # Redis stopped and started mid-import: seconds each
 
 LINES = 12_000
 STOP_AT = 2_000  # messages queued when Redis is stopped

@@ -34,7 +34,7 @@ from tests.integration.fault_helpers import (
 )
 from tests.integration.sync_helpers import Outcomes, Stores, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # Redis restarted under a worker: seconds each
 
 HALF = 20
 # The goal is 30 s from Redis's return to every task running again (the reclaimer's grace after its

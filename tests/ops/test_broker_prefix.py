@@ -55,6 +55,7 @@ def outside_producer(settings: Settings, redis_client: redis.Redis) -> Iterator[
         redis_client.delete(f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
 
 
+@pytest.mark.slow
 def test_a_producer_without_the_prefix_is_named_with_the_count_and_the_fix(
     redis_client: redis.Redis,
     settings: Settings,
@@ -89,6 +90,7 @@ def test_a_producer_without_the_prefix_is_named_with_the_count_and_the_fix(
     assert value(samples, "ktsync_stranded_messages", queue=settings.worker.consumed_queues[-1]) == 0
 
 
+@pytest.mark.slow
 def test_a_producer_that_follows_the_prefix_rule_is_consumed_by_a_real_worker(
     redis_client: redis.Redis, settings: Settings, env: dict[str, str], celery_worker: Celery,
     outside_producer: Callable[[str], Celery],
@@ -105,6 +107,7 @@ def test_a_producer_that_follows_the_prefix_rule_is_consumed_by_a_real_worker(
     assert status(env)["stranded"] == []
 
 
+@pytest.mark.slow
 def test_status_finds_queues_under_another_prefix_when_none_is_set(
     tmp_path: Path, config_path: Path, env: dict[str, str], namespace: str,
     outside_producer: Callable[[str], Celery],
@@ -150,6 +153,7 @@ def test_a_running_worker_warns_about_stranded_messages_once_in_a_while(
     assert f'1 message waits on "{live}"' in warnings[0]
 
 
+@pytest.mark.slow
 def test_a_routing_key_that_carries_the_prefix_strands_the_message_on_redelivery(
     redis_client: redis.Redis, settings: Settings, env: dict[str, str]
 ) -> None:

@@ -31,6 +31,7 @@ def celery(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.C
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_inspect_ping_active_stats_and_registered_reach_a_running_worker(
     celery_worker: Celery, env: dict[str, str]
 ) -> None:
@@ -70,6 +71,7 @@ def test_purge_empties_the_named_lane_queue_only(
     assert redis_client.llen(f"{prefix}{live}") == 1
 
 
+@pytest.mark.slow
 def test_events_dump_shows_the_workers(celery_worker: Celery, env: dict[str, str], tmp_path: Path) -> None:
     output = tmp_path / "events.out"
     with output.open("wb") as out:

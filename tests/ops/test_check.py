@@ -34,6 +34,8 @@ from fake_klicktipp.testing import (
 )
 from ktsync.config.settings import DEFAULT_CONFIG_PATH
 
+pytestmark = pytest.mark.slow  # every test runs `ktsync check` as a subprocess
+
 # The command registered in the subprocess (idempotent once ktsync/cli.py registers it too).
 CHECK = (
     "from ktsync.cli import main; from ktsync.cli_check import check; "

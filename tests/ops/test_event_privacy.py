@@ -30,6 +30,8 @@ from tests.integration.sync_helpers import Outcomes, upsert, wait_for
 from tests.ops.conftest import Service
 from tests.ops.test_flower import AUTH, WORKER_ONLINE, start_flower
 
+pytestmark = pytest.mark.slow  # a real Celery worker, Flower, and a slowed-down fake KlickTipp
+
 UPSERT_TASK = TASK_NAMES[MessageType.UPSERT]
 PERSONAL = ("privacy.example", "Privatus", "Geheim")  # in every address, first and last name sent
 

@@ -12,6 +12,8 @@ from celery import Celery
 from ktsync.config.settings import Settings
 from tests.ops.conftest import Service, ktsync
 
+pytestmark = pytest.mark.slow  # every test starts `ktsync flower` as a subprocess
+
 AUTH = ("ops", "flower-test-secret")
 WORKER_ONLINE = 'flower_worker_online{worker="'
 

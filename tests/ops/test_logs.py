@@ -117,6 +117,7 @@ def fake() -> Iterator[RunningFake]:
         yield running
 
 
+@pytest.mark.slow
 def test_the_worker_logs_one_json_object_per_line(
     fake: RunningFake, redis_client: redis.Redis, settings: Settings, service: Callable[..., Service]
 ) -> None:

@@ -18,6 +18,8 @@ from ktsync.metrics import METRICS, RedisCollector
 from tests.ops.conftest import Service
 from tests.ops.seed import CRM_ID, EMAIL, seed
 
+pytestmark = pytest.mark.slow  # the exporter as a subprocess, and connection timeouts against a dead Redis
+
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -30,7 +32,13 @@ def parse(text: str) -> Samples:
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples[(name, frozenset(labels.items()))]
+    """A sample by its labels; a per-tenant family's carries tenant="default" too (ktsync.metrics_tenants)."""
+    key = (name, frozenset(labels.items()))
+    return (
+        samples[key]
+        if key in samples
+        else samples[(name, frozenset({**labels, "tenant": "default"}.items()))]
+    )
 
 
 def scrape(service: Callable[..., Service], *args: str) -> tuple[str, Service]:

@@ -37,6 +37,7 @@ def _package(root: Path, name: str, files: dict[str, str]) -> None:
         (root / name / file).write_text(text, encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_a_service_with_its_own_config_package_enqueues_through_the_python_api(
     tmp_path: Path, env: dict[str, str], settings: Settings, redis_client: redis.Redis
 ) -> None:

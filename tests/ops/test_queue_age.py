@@ -277,6 +277,7 @@ def test_every_worker_runs_the_queue_watch(settings: Settings, env: dict[str, st
     assert "QueueAgeStep" in {step.__name__ for step in app.steps["consumer"]}
 
 
+@pytest.mark.slow
 def test_status_shows_a_foreign_messages_age_as_at_least_the_time_since_first_seen(
     redis_client: redis.Redis, settings: Settings, env: dict[str, str]
 ) -> None:
@@ -314,6 +315,7 @@ def _status(env: dict[str, str]) -> dict[str, Any]:
     return report
 
 
+@pytest.mark.slow
 def test_a_failing_sample_does_not_stop_the_watch(
     caplog: pytest.LogCaptureFixture, settings: Settings
 ) -> None:

@@ -102,6 +102,7 @@ def test_every_command_says_in_one_line_that_redis_is_unreachable(
         assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [COMMANDS[0], COMMANDS[2], COMMANDS[4], COMMANDS[6]], ids=" ".join)
 def test_the_real_command_line_prints_one_line_and_no_traceback(
     args: list[str], env: dict[str, str], out_of_range: tuple[str, int]

@@ -14,6 +14,8 @@ from ktsync.core.lanes import Lane
 from tests.ops.conftest import ktsync
 from tests.ops.seed import seed
 
+pytestmark = pytest.mark.slow  # every test runs `ktsync status` as a subprocess
+
 
 def status(env: dict[str, str], *args: str) -> dict:
     result = ktsync("status", "--json", *args, env=env)

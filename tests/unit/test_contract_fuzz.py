@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ktsync.core.contract import ContractError, parse_json, parse_message
 from tests.contract_cases import messages, near_valid, values
+
+pytestmark = pytest.mark.slow  # hundreds of fuzzed examples per test: seconds
 
 
 def rejection(parse: Any, value: Any) -> ContractError | None:

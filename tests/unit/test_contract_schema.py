@@ -135,6 +135,7 @@ def same_verdict(message: object) -> None:
         assert not errors, f"the schema rejects what the contract accepts ({errors}): {wire!r}"
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(near_valid)
 def test_a_valid_message_with_one_field_changed_gets_the_same_verdict_from_both(
@@ -143,6 +144,7 @@ def test_a_valid_message_with_one_field_changed_gets_the_same_verdict_from_both(
     same_verdict(message)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(near_valid_pairs)
 def test_a_valid_message_with_two_fields_changed_gets_the_same_verdict_from_both(
@@ -151,6 +153,7 @@ def test_a_valid_message_with_two_fields_changed_gets_the_same_verdict_from_both
     same_verdict(message)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(json_messages)
 def test_any_json_message_gets_the_same_verdict_from_both(message: dict[str, Any]) -> None:
@@ -180,6 +183,7 @@ def strings(node: object) -> Iterator[str]:
             yield from strings(item)
 
 
+@pytest.mark.slow
 def test_the_whitespace_class_is_exactly_what_python_strips() -> None:
     spaces = [chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()]
     assert [c for c in spaces if not re.fullmatch(WHITESPACE, c)] == []

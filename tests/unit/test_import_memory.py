@@ -8,6 +8,8 @@ import tracemalloc
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import pytest
+
 from ktsync.producers.imports import CsvLayout, csv_messages, run_import
 
 
@@ -54,6 +56,7 @@ def peak_bytes(rows: int) -> tuple[int, int, int]:
     return peak, enqueuer.enqueued, report.rejected
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_from_2000_to_20000_rows() -> None:
     small_peak, small_enqueued, small_rejected = peak_bytes(2_000)
     large_peak, large_enqueued, large_rejected = peak_bytes(20_000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -279,3 +280,116 @@ def test_a_bulk_call_refused_for_its_share_never_waits_in_place(
         pass
     assert refused.value.why == "share"
     assert time.monotonic() - started < 0.2
+
+
+def test_a_first_call_takes_spare_tokens_only_beyond_its_own_need(limiter: RateLimiter) -> None:
+    # Given a bucket of 4 tokens, slowly refilled
+    limits = Limits(rate=0.01, burst=4, max_in_flight=0)
+    # When a task's first call asks for 3 spares
+    grant = limiter.acquire("acct", limits, "first", spare=3)
+    # Then it gets the 2 the bucket holds beyond the 2 a first call needs, and the last token stays
+    # for a call of a task under way
+    assert (grant.granted, grant.spare) == (True, 2)
+    assert not limiter.acquire("acct", limits, "another-first").granted
+    assert limiter.acquire("acct", limits, "followup", followup=True).granted
+    # And a bucket with nothing to spare still grants the call itself
+    limiter.give_back("acct", limits, 2)
+    assert limiter.acquire("acct", limits, "first-again", spare=3).spare == 0
+
+
+def test_no_spare_tokens_with_a_cap_on_calls_in_flight(limiter: RateLimiter) -> None:
+    limits = Limits(rate=100.0, burst=10, max_in_flight=4)
+    assert limiter.acquire("acct", limits, "t1", spare=2).spare == 0
+
+
+def test_spare_tokens_given_back_never_overfill_the_bucket_nor_end_a_pause(limiter: RateLimiter) -> None:
+    limits = Limits(rate=0.01, burst=3, max_in_flight=0)
+    assert limiter.acquire("acct", limits, "t1", spare=1).spare == 1  # 3 -> 1
+    limiter.give_back("acct", limits, 5)  # back to the burst, not above it
+    grants = [limiter.acquire("acct", limits, f"f{i}", followup=True).granted for i in range(4)]
+    assert grants == [True, True, True, False]
+    limiter.pause("acct", 5.0)
+    limiter.give_back("acct", limits, 3)  # the pause emptied the bucket on purpose
+    assert limiter.acquire("acct", limits, "after", followup=True).why == "paused"
+
+
+class Scope:
+    """A task scope as the runtime's Telemetry is one: the running task, and its closing writes."""
+
+    def __init__(self) -> None:
+        self.task: object | None = None
+        self.closing: list[Callable[[Any], None]] = []
+        self.calls = 0
+
+    def current(self) -> object | None:
+        return self.task
+
+    def at_end(self, stage: Callable[[Any], None]) -> None:
+        self.closing.append(stage)
+
+    def run(self, gate: Callable[[str], Any], calls: int) -> None:
+        """One task making ``calls`` calls through ``gate``, then its closing round trip."""
+        self.task, self.calls = object(), 0
+        for _ in range(calls):
+            with gate("api.subscriber.tag"):
+                self.calls += 1
+        for stage in self.closing:
+            stage(None)
+        self.task, self.closing = None, []
+
+    def context(self) -> CallContext:
+        return CallContext(Lane.LIVE, self.calls > 0, 1.0)
+
+
+class Counting:
+    """A limiter that counts the acquisitions it is asked for (round trips, for the Redis one)."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter, self.asked = limiter, 0
+
+    def acquire(self, *args: Any, **kwargs: Any) -> Any:
+        self.asked += 1
+        return self.limiter.acquire(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.limiter, name)
+
+
+def test_a_task_like_the_one_before_pays_its_follow_up_with_its_first_call(limiter: RateLimiter) -> None:
+    # Given a gate that knows the running task, over an ample budget
+    limits = Limits(rate=1000.0, burst=100, max_in_flight=0)
+    scope, counting = Scope(), Counting(limiter)
+    gate = limiter_gate(counting, "acct", limits, context=scope.context, scope=scope)  # type: ignore[arg-type]
+    # When a task makes two calls, then the next task on the thread makes two
+    scope.run(gate, 2)
+    assert counting.asked == 2  # nothing known yet: each call asks
+    scope.run(gate, 2)
+    # Then the second task's follow-up went without asking: its first call took a token for it
+    assert counting.asked == 3
+
+
+def test_spare_tokens_a_task_did_not_use_go_back_with_its_closing(limiter: RateLimiter) -> None:
+    # Given a bucket of 5 tokens that barely refills, and a thread whose last task made 2 follow-ups
+    limits = Limits(rate=0.01, burst=5, max_in_flight=0)
+    scope = Scope()
+    gate = limiter_gate(limiter, "acct", limits, context=scope.context, scope=scope)
+    scope.run(gate, 3)  # 5 -> 2 tokens
+    limiter.give_back("acct", limits, 3)  # full again
+    # When the next task takes 2 spares with its first call but makes no other call
+    scope.run(gate, 1)
+    # Then its closing gave both back: 4 tokens are there for calls of tasks under way
+    grants = [limiter.acquire("acct", limits, f"f{i}", followup=True).granted for i in range(5)]
+    assert grants == [True, True, True, True, False]
+
+
+def test_only_a_call_that_waited_reports_its_wait(limiter: RateLimiter) -> None:
+    waits: list[float] = []
+    gate = limiter_gate(limiter, "acct", Limits(rate=20.0, burst=1, max_in_flight=0), context=patient(1.0),
+                        on_wait=waits.append)  # fmt: skip
+    with gate("api.tag.index"):  # granted at once
+        pass
+    assert waits == []
+    with gate("api.tag.index"):  # the bucket is empty: waits one refill
+        pass
+    assert len(waits) == 1
+    assert waits[0] > 0.02

@@ -115,6 +115,7 @@ def module_process(env: dict[str, str]) -> Iterator[str]:
             process.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_python_m_producers_webhooks_serves_with_a_ready_line(
     redis_handle: RedisHandle, namespace: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:

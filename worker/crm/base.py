@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ktsync.core.contract import PropertyValue
+from ktsync.core.errors import KtsyncError
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,7 @@ class FetchedContact:
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)
 
 
-class FetchError(Exception):
+class FetchError(KtsyncError):
     """The CRM API failed; ``retryable`` says whether trying later may help.
 
     ``crm`` and ``status`` (None: no answer) say where and how; messages never carry credentials.
@@ -68,7 +69,7 @@ def _rebuild(cls: type[FetchError], message: str, kwargs: dict[str, Any]) -> Fet
     return cls(message, **kwargs)
 
 
-class CrmConfigError(ValueError):
+class CrmConfigError(KtsyncError, ValueError):
     """A CRM environment variable is set but invalid (named in the message); found at start-up."""
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, Protocol
 
-from .errors import ConfigError
+from .errors import KlickTippConfigError
 from .http import Send
 from .models import Account
 from .parsing import ShapeError, expect_ok, mapping_of, parse_account
@@ -80,7 +80,7 @@ class SessionAuth:
 
     def __init__(self, username: str, password: str) -> None:
         if not username.strip() or not password:
-            raise ConfigError("SessionAuth needs a username and a password")
+            raise KlickTippConfigError("SessionAuth needs a username and a password")
         self.username = username.strip()
         self._password = password
         self._lock = threading.Lock()
@@ -140,7 +140,7 @@ def partner_signature(developer_key: str, customer_key: str) -> str:
     as given (callers trim it)."""
     developer_key = normalized_developer_key(developer_key)
     if not _HEX.fullmatch(developer_key):
-        raise ConfigError("the developer key must be an even-length hex string")
+        raise KlickTippConfigError("the developer key must be an even-length hex string")
     customer = customer_key.encode("utf-8")
     digest = hmac.new(bytes.fromhex(developer_key), customer, hashlib.sha256).digest()
     return base64.b64encode(digest + customer).decode("ascii")
@@ -151,9 +151,9 @@ class PartnerAuth:
 
     def __init__(self, username: str, developer_key: str, customer_key: str) -> None:
         if not username.strip() or not customer_key:
-            raise ConfigError("PartnerAuth needs a username and a customer key")
+            raise KlickTippConfigError("PartnerAuth needs a username and a customer key")
         if any(char in username for char in "\r\n"):
-            raise ConfigError("the username must not contain line breaks")
+            raise KlickTippConfigError("the username must not contain line breaks")
         self.username = username.strip()
         self._headers: Mapping[str, str] = MappingProxyType(
             {"X-Un": self.username, "X-Ci": partner_signature(developer_key, customer_key)}
@@ -182,7 +182,7 @@ ENV_CUSTOMER_KEY: Final = "KLICKTIPP_CUSTOMER_KEY"
 
 
 def auth_from_env(env: Mapping[str, str]) -> Auth:
-    """Partner auth when both keys are set, else session auth; ``ConfigError`` names what is missing."""
+    """Partner auth when both keys are set, else session auth; ``KlickTippConfigError`` names what is missing."""
 
     def get(name: str) -> str:
         value = env.get(name, "")
@@ -193,11 +193,11 @@ def auth_from_env(env: Mapping[str, str]) -> Auth:
     if bool(developer_key) != bool(customer_key):
         # Half a partner configuration is a mistake, not a request for session mode.
         missing = ENV_CUSTOMER_KEY if developer_key else ENV_DEVELOPER_KEY
-        raise ConfigError(f"{missing} is not set (partner auth needs both keys)")
+        raise KlickTippConfigError(f"{missing} is not set (partner auth needs both keys)")
     wanted = [ENV_USERNAME] if developer_key else [ENV_USERNAME, ENV_PASSWORD]
     missing_names = [name for name in wanted if not get(name)]
     if missing_names:
-        raise ConfigError(f"{' and '.join(missing_names)} not set (needed for KlickTipp auth)")
+        raise KlickTippConfigError(f"{' and '.join(missing_names)} not set (needed for KlickTipp auth)")
     if developer_key:
         return PartnerAuth(username, developer_key, customer_key)
     return SessionAuth(username, password)

@@ -16,7 +16,7 @@ from . import arguments as args
 from . import parsing
 from .arguments import FieldValue, Id
 from .auth import Auth, auth_from_env
-from .errors import ConfigError, NotFound
+from .errors import KlickTippConfigError, NotFound
 from .http import DEFAULT_BASE_URL, DEFAULT_POOL_SIZE, Gate, HttpClient, JSONBody, Observer, Timeout
 from .models import Account, BounceFilter, DataField, OptInProcess, StatusFilter, Subscriber, Tag
 from .requestor import Requestor
@@ -65,7 +65,7 @@ class KlickTippClient:
         """Configure from ``KLICKTIPP_BASE_URL`` and the credentials of ``auth_from_env``."""
         base_url = (env.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL).rstrip("/")
         if not base_url.startswith(("https://", "http://")):
-            raise ConfigError(f"{ENV_BASE_URL} must start with https:// or http://")
+            raise KlickTippConfigError(f"{ENV_BASE_URL} must start with https:// or http://")
         return cls(
             auth_from_env(env),
             base_url=base_url,

@@ -29,13 +29,16 @@ The key split, as in httpx, is *no answer* (``TransportError``) versus *a bad an
 ``classify.py`` holds the table that maps answers to these classes, with the evidence for each row.
 
 ``reason`` is a stable slug for dead-letter grouping; ``retryable`` says whether the same request may succeed
-later. Both are class attributes: classify by type and fields, never by message text. ``ConfigError`` stands
-outside the tree: it is a bad configuration found at start-up, never the outcome of a call.
+later. Both are class attributes, declared as on every ``KtsyncError`` (``ktsync.core.errors``, the base of
+the tree): classify by type and fields, never by message text. ``KlickTippConfigError`` stands outside the
+tree: it is a bad client configuration (credentials, base URL) found at start-up, never the outcome of a call.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
+
+from ktsync.core.errors import KtsyncError
 
 from .codes import describe
 
@@ -43,10 +46,10 @@ __all__ = [
     "APIError",
     "AuthError",
     "BadRequest",
-    "ConfigError",
     "ConflictError",
     "ContactNotFound",
     "ContactOrTagNotFound",
+    "KlickTippConfigError",
     "KlickTippError",
     "MalformedResponse",
     "MethodNotAllowed",
@@ -68,15 +71,15 @@ __all__ = [
 E = TypeVar("E", bound="KlickTippError")
 
 
-class ConfigError(ValueError):
-    """The client's configuration (environment, arguments) is incomplete or invalid."""
+class KlickTippConfigError(KtsyncError, ValueError):
+    """The client's configuration (credentials in the environment, base URL, arguments) is incomplete or
+    invalid: found when the client is built, before any call."""
 
 
-class KlickTippError(Exception):
+class KlickTippError(KtsyncError):
     """Base of every failed KlickTipp call."""
 
-    reason: ClassVar[str] = "error"
-    retryable: ClassVar[bool] = False
+    reason = "error"
 
     def __init__(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ktsync.core.lanes import Lane
 
@@ -65,6 +65,7 @@ class Grant:
     token: str | None
     wait: float = 0.0
     why: str = ""  # "", "rate", "in_flight", "paused"
+    spare: int = 0  # tokens taken ahead for the caller's next calls (see ``spare_tokens``)
 
     @property
     def granted(self) -> bool:
@@ -73,22 +74,45 @@ class Grant:
 
 class RateLimiter(Protocol):
     def acquire(
-        self, account: str, limits: Limits, token: str, *, lane: Lane = Lane.LIVE, followup: bool = False
+        self,
+        account: str,
+        limits: Limits,
+        token: str,
+        *,
+        lane: Lane = Lane.LIVE,
+        followup: bool = False,
+        spare: int = 0,
     ) -> Grant:
         """Take one request token and one in-flight slot (named ``token``), or say how long to wait.
 
         ``lane`` and ``followup`` decide who goes first: calls of tasks under way, then live, then
         bulk — which gets at most ``limits.bulk_share`` of the rate while live work waits (why
-        ``"share"``)."""
+        ``"share"``). ``spare``: up to that many more tokens to take for the caller's next calls,
+        when the bucket can spare them (see :func:`spare_tokens`)."""
         ...
 
     def release(self, account: str, token: str) -> None:
         """Give the in-flight slot back."""
         ...
 
+    def give_back(self, account: str, limits: Limits, count: int, *, pipe: Any = None) -> None:
+        """Return ``count`` spare tokens that were taken ahead and not used (never above the burst,
+        never into a pause); staged on ``pipe``, a Redis pipeline the caller executes, when given."""
+        ...
+
     def pause(self, account: str, seconds: float) -> None:
         """Stop every worker from calling for ``seconds`` (KlickTipp said 429 / Retry-After)."""
         ...
+
+
+def spare_tokens(tokens: float, need: int, wanted: int, *, shared: bool, cap: int) -> int:
+    """Tokens a granted call may take ahead for its task's next calls, beside its own: only what the
+    bucket holds beyond what this call needed (so a call never waits for its spares, and the token a
+    first call leaves for tasks under way stays), none while bulk draws on its share, none with a
+    cap on calls in flight (every call needs a slot of its own, asked for anyway). Pure."""
+    if shared or cap > 0 or wanted <= 0:
+        return 0
+    return max(0, min(wanted, int(tokens - need)))
 
 
 def recovered(factor: float, elapsed: float) -> float:

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ktsync.core.lanes import Lane
 from ktsync.worker.ratelimit.base import (
@@ -17,6 +18,7 @@ from ktsync.worker.ratelimit.base import (
     Limits,
     recovered,
     refill,
+    spare_tokens,
     tokens_needed,
     wait_for_token,
 )
@@ -49,7 +51,14 @@ class MemoryRateLimiter:
         self._mutex = threading.Lock()
 
     def acquire(
-        self, account: str, limits: Limits, token: str, *, lane: Lane = Lane.LIVE, followup: bool = False
+        self,
+        account: str,
+        limits: Limits,
+        token: str,
+        *,
+        lane: Lane = Lane.LIVE,
+        followup: bool = False,
+        spare: int = 0,
     ) -> Grant:
         now = self._clock()
         live = lane is Lane.LIVE
@@ -85,17 +94,26 @@ class MemoryRateLimiter:
                 if live:
                     state.live_until = now + wait + LIVE_MARK_MARGIN
                 return Grant(None, wait, "rate")
-            state.tokens = tokens - 1
+            extra = spare_tokens(tokens, need, spare, shared=shared, cap=limits.max_in_flight)
+            state.tokens = tokens - 1 - extra
             state.bulk, state.bulk_ts = (state.bulk - 1 if shared else 0.0), now
             if live:
                 state.live_until = 0.0
             if limits.max_in_flight:
                 state.in_flight[token] = now + limits.lease
-            return Grant(token)
+            return Grant(token, spare=extra)
 
     def release(self, account: str, token: str) -> None:
         with self._mutex:
             self._accounts.setdefault(account, _Account()).in_flight.pop(token, None)
+
+    def give_back(self, account: str, limits: Limits, count: int, *, pipe: Any = None) -> None:
+        now = self._clock()
+        with self._mutex:
+            state = self._accounts.get(account)
+            if state is None or state.tokens is None or count <= 0 or now < state.paused_until:
+                return
+            state.tokens = min(float(limits.burst), state.tokens + count)
 
     def pause(self, account: str, seconds: float) -> None:
         now = self._clock()

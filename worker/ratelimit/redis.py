@@ -19,7 +19,7 @@ The clock is Redis's own (``TIME``), so workers on hosts with skewed clocks stil
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import redis
 
@@ -39,8 +39,9 @@ from ktsync.worker.ratelimit.base import (
 # ARGV[1] rate (tokens/s), ARGV[2] burst, ARGV[3] max in flight (0 = no cap), ARGV[4] lease ms,
 # ARGV[5] slot token, ARGV[6] recovery per second, ARGV[7] lane ("live" | "bulk"), ARGV[8] tokens
 # needed (1 or 2), ARGV[9] bulk share (0..1), ARGV[10] 1 when the call is a task's first, ARGV[11] ms
-# after which a bulk call asks again when its share is 0.
-# Returns {granted 0|1, wait ms (-1: a slot frees in milliseconds), why}.
+# after which a bulk call asks again when its share is 0, ARGV[12] spare tokens wanted for the caller's
+# next calls (taken only from what the bucket holds beyond the call's need: ``spare_tokens``).
+# Returns {granted 0|1, wait ms (-1: a slot frees in milliseconds), why, spare tokens taken}.
 ACQUIRE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -87,14 +88,32 @@ if tokens < need then
   return {0, wait, 'rate'}
 end
 if shared then bulk = bulk - 1 else bulk = 0 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', now, 'bulk', tostring(bulk), 'bulk_ts', now)
+local spare = 0
+if (not shared) and cap == 0 then
+  spare = math.max(0, math.min(tonumber(ARGV[12] or '0'), math.floor(tokens - need)))
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1 - spare), 'ts', now, 'bulk', tostring(bulk),
+           'bulk_ts', now)
 if live then redis.call('HDEL', KEYS[1], 'live_until') end
 redis.call('PEXPIRE', KEYS[1], 3600000)
 if cap > 0 then
   redis.call('ZADD', KEYS[2], now + lease, ARGV[5])
   redis.call('PEXPIRE', KEYS[2], lease + 60000)
 end
-return {1, 0, ''}
+return {1, 0, '', spare}
+"""
+
+# KEYS[1] bucket hash; ARGV[1] burst, ARGV[2] spare tokens to give back. Adds them to the bucket as it
+# was last written (its refill since then is counted from ``ts`` as usual), never above the burst, and
+# never into a pause (the pause emptied the bucket on purpose). Returns 1 when given back.
+GIVE_BACK_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local h = redis.call('HMGET', KEYS[1], 'paused_until', 'tokens')
+if not h[2] or now < tonumber(h[1] or '0') then return 0 end
+local tokens = math.min(tonumber(ARGV[1]), tonumber(h[2]) + tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens))
+return 1
 """
 
 # KEYS[1] bucket hash; ARGV[1] pause ms, ARGV[2] decrease, ARGV[3] floor, ARGV[4] recovery per second.
@@ -142,7 +161,14 @@ class RedisRateLimiter:
         return [bucket_key(self._p, account), inflight_key(self._p, account)]
 
     def acquire(
-        self, account: str, limits: Limits, token: str, *, lane: Lane = Lane.LIVE, followup: bool = False
+        self,
+        account: str,
+        limits: Limits,
+        token: str,
+        *,
+        lane: Lane = Lane.LIVE,
+        followup: bool = False,
+        spare: int = 0,
     ) -> Grant:
         args: list[str | int | float] = [
             limits.rate,
@@ -156,17 +182,23 @@ class RedisRateLimiter:
             limits.bulk_share,
             0 if followup else 1,
             int(SHARE_RECHECK * 1000),
+            spare,
         ]
         keys = [*self._keys(account), self._live_queue]
-        granted, wait_ms, why = cast(list[object], self._acquire(keys=keys, args=args))
+        granted, wait_ms, why, *taken = cast(list[object], self._acquire(keys=keys, args=args))
         if granted == 1:
-            return Grant(token)
+            return Grant(token, spare=int(cast(int, taken[0])) if taken else 0)
         why_text = why.decode() if isinstance(why, bytes) else str(why)
         wait = IN_FLIGHT_RETRY if int(cast(int, wait_ms)) < 0 else int(cast(int, wait_ms)) / 1000
         return Grant(None, wait, why_text)
 
     def release(self, account: str, token: str) -> None:
         self._redis.zrem(self._keys(account)[1], token)
+
+    def give_back(self, account: str, limits: Limits, count: int, *, pipe: Any = None) -> None:
+        if count > 0:  # EVAL, not EVALSHA: a pipeline would check the script registry first
+            client = self._redis if pipe is None else pipe
+            client.eval(GIVE_BACK_LUA, 1, bucket_key(self._p, account), limits.burst, count)
 
     def pause(self, account: str, seconds: float) -> None:
         self._pause(

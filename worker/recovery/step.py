@@ -14,7 +14,7 @@ from ktsync.worker.locks import RedisLocks
 from ktsync.worker.recovery.heartbeat import Heartbeat, consumer_held
 from ktsync.worker.recovery.keys import Keys
 from ktsync.worker.recovery.reclaimer import Reclaimer, Restore
-from ktsync.worker.runtime import RuntimeHolder, WorkerRuntime
+from ktsync.worker.runtime import Tenants, WorkerRuntime
 from ktsync.worker.state import RedisStateStore
 from ktsync.worker.ticker import Ticker
 
@@ -37,19 +37,19 @@ class Recovery:
     must never delay a beat."""
 
     def __init__(self, runtime: WorkerRuntime, consumer: Any, settings: Settings) -> None:
-        worker, session, keys = settings.worker, runtime.session, Keys.of(settings)
+        worker, session, keys = settings.worker, runtime.shared.session, Keys.of(settings)
         entry = {"host": session.host, "pid": os.getpid(), "nodename": str(getattr(consumer, "hostname", "")),
-                 "account": runtime.account, "started": time.time()}  # fmt: skip
+                 "account": runtime.klicktipp.account, "started": time.time()}  # fmt: skip
         # With the threads (or solo) pool the tasks share this process's stores: the heartbeat retries
         # their releases that failed in a Redis outage even when no task comes to piggyback them.
         owed = [
             s.release_pending
-            for s in (runtime.state, runtime.locks)
+            for s in (runtime.stores.state, runtime.shared.locks)
             if isinstance(s, RedisStateStore | RedisLocks)
         ]
-        self.heartbeat = Heartbeat(runtime.redis, keys, session, entry=entry, held=consumer_held(consumer),
+        self.heartbeat = Heartbeat(runtime.shared.redis, keys, session, entry=entry, held=consumer_held(consumer),
                                    timeout=worker.heartbeat_timeout, owed=owed)  # fmt: skip
-        self.reclaimer = Reclaimer(runtime.redis, keys, session=session.id, account=runtime.account,
+        self.reclaimer = Reclaimer(runtime.shared.redis, keys, session=session.id, account=runtime.klicktipp.account,
                                    queues=worker.consumed_queues, timeout=worker.heartbeat_timeout,
                                    restore=kombu_restore(consumer.app), pulse=self.heartbeat.pulse)  # fmt: skip
         self._threads = [
@@ -67,7 +67,7 @@ class Recovery:
         self.heartbeat.deregister()
 
 
-def recovery_step(holder: RuntimeHolder, settings: Settings) -> type[bootsteps.StartStopStep]:
+def recovery_step(holder: Tenants, settings: Settings) -> type[bootsteps.StartStopStep]:
     """A consumer bootstep: heartbeat and reclaimer from the consumer's start to the worker's end."""
 
     class RecoveryStep(bootsteps.StartStopStep):  # type: ignore[misc]

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from ktsync.worker.locks import LockBusy
+from ktsync.worker.state.held import Held
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class Claim:
     token: str
     stored: ContactState | None
     seen: bool  # the event id was applied before
-    done: bool = False  # committed or released
+    done: bool = False  # committed, released, or its commit held for the task's closing round trip
 
 
 class StateStore(Protocol):
@@ -139,6 +140,11 @@ class StateStore(Protocol):
 
     def commit(self, claim: Claim, state: ContactState | None, *, event: Event | None = None) -> None:
         """Write ``state`` (if any), remember ``event``, and release the claim, in one round trip."""
+        ...
+
+    def hold(self, claim: Claim, state: ContactState | None, *, event: Event | None = None) -> Held:
+        """``commit``, held back for the task's closing round trip (see :mod:`.held`): the claim is
+        kept until then, and given back by the held write (or, should it fail, owed like a release)."""
         ...
 
     def release(self, claim: Claim) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
 
 from ktsync.worker.state.base import UNKNOWN, Claim, ContactState, Event, Previous
 
@@ -30,6 +32,10 @@ class MemoryStateStore:
         if event is not None:
             self.mark_event(claim.source, event[0], event[1])
         self.release(claim)
+
+    def hold(self, claim: Claim, state: ContactState | None, *, event: Event | None = None) -> _HeldCommit:
+        claim.done = True
+        return _HeldCommit(self, claim, state, event)
 
     def release(self, claim: Claim) -> None:
         if self._claims.get((claim.source, claim.crm_contact_id)) == claim.token:
@@ -80,3 +86,19 @@ class MemoryStateStore:
             del self._by_email[email]
         self._events -= events
         return len(emails) + len(events)
+
+
+@dataclass(frozen=True)
+class _HeldCommit:
+    """A commit held for the closing round trip: written when it is staged (there is no pipeline)."""
+
+    store: MemoryStateStore
+    claim: Claim
+    state: ContactState | None
+    event: Event | None
+
+    def stage(self, pipe: Any) -> None:
+        self.store.commit(self.claim, self.state, event=self.event)
+
+    def lost(self) -> None:
+        """Nothing is owed: memory is never away."""

@@ -14,12 +14,14 @@ Key layout (``{p}`` is the key prefix):
 
 A claim is one round trip (acquire-and-register, the record, the event marker — plus any release
 still owed from a Redis outage, see :class:`ktsync.worker.locks.Unreleased`), a commit another (the writes
-and the release in one MULTI).
+and the release in one MULTI) — or none of its own when the task holds it for its closing round trip
+(:meth:`RedisStateStore.hold`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
@@ -78,14 +80,25 @@ class RedisStateStore:
 
     def commit(self, claim: Claim, state: ContactState | None, *, event: Event | None = None) -> None:
         pipe = self._redis.pipeline(transaction=True)
+        self.stage_commit(pipe, claim, state, event)
+        self._execute_release(pipe, self._lock(claim.source, claim.crm_contact_id), claim.token)
+        claim.done = True
+
+    def hold(self, claim: Claim, state: ContactState | None, *, event: Event | None = None) -> _HeldCommit:
+        claim.done = True
+        return _HeldCommit(self, claim, state, event)
+
+    def stage_commit(self, pipe: Any, claim: Claim, state: ContactState | None, event: Event | None) -> None:
+        """Add a commit's writes and the claim's release to ``pipe`` (a MULTI: they go together)."""
         if state is not None:
             self._stage_put(pipe, state, claim.stored)
         if event is not None:
             pipe.set(f"{self._p}:event:{claim.source}:{event[0]}", b"1", ex=event[1])
-        keys = self._lock(claim.source, claim.crm_contact_id)
-        stage_releases(pipe, [(keys, claim.token)])
-        self._execute_release(pipe, keys, claim.token)
-        claim.done = True
+        stage_releases(pipe, [(self._lock(claim.source, claim.crm_contact_id), claim.token)])
+
+    def owe_release(self, claim: Claim) -> None:
+        """The round trip that was to release the claim failed: retry it later (see ``Unreleased``)."""
+        self._unreleased.add(self._lock(claim.source, claim.crm_contact_id), claim.token)
 
     def release(self, claim: Claim) -> None:
         keys = self._lock(claim.source, claim.crm_contact_id)
@@ -189,3 +202,19 @@ class RedisStateStore:
                 if indexed or name.startswith(events):
                     doomed.add(key)
         return int(self._redis.delete(*doomed)) if doomed else 0
+
+
+@dataclass(frozen=True)
+class _HeldCommit:
+    """A commit held for the task's closing round trip (see :mod:`ktsync.worker.state.held`)."""
+
+    store: RedisStateStore
+    claim: Claim
+    state: ContactState | None
+    event: Event | None
+
+    def stage(self, pipe: Any) -> None:
+        self.store.stage_commit(pipe, self.claim, self.state, self.event)
+
+    def lost(self) -> None:
+        self.store.owe_release(self.claim)

@@ -13,8 +13,8 @@ import responses
 
 from ktsync.worker.klicktipp import (
     AuthError,
-    ConfigError,
     KlickTippClient,
+    KlickTippConfigError,
     MalformedResponse,
     PartnerAuth,
     ServerError,
@@ -323,7 +323,7 @@ def _no_send(*_args: Any, **_kwargs: Any) -> Any:
 
 @pytest.mark.parametrize("developer_key", ["0123456789abcde", "xyz0", "", "01 2"])
 def test_the_developer_key_must_be_even_length_hex(developer_key: str) -> None:
-    with pytest.raises(ConfigError, match="even-length hex") as caught:
+    with pytest.raises(KlickTippConfigError, match="even-length hex") as caught:
         PartnerAuth(USERNAME, developer_key, CUSTOMER_KEY)
     if developer_key:
         assert developer_key not in str(caught.value)
@@ -364,7 +364,7 @@ def test_auth_from_env_falls_back_to_session_auth() -> None:
     ],
 )
 def test_auth_from_env_names_what_is_missing(env: dict[str, str], missing: str) -> None:
-    with pytest.raises(ConfigError, match=missing) as caught:
+    with pytest.raises(KlickTippConfigError, match=missing) as caught:
         auth_from_env(env)
     for secret in (PASSWORD, DEVELOPER_KEY, CUSTOMER_KEY):
         assert secret not in str(caught.value)
@@ -386,5 +386,5 @@ def test_client_from_env_defaults_to_the_production_host(rsps: responses.Request
 
 
 def test_client_from_env_rejects_a_base_url_without_scheme() -> None:
-    with pytest.raises(ConfigError, match="KLICKTIPP_BASE_URL"):
+    with pytest.raises(KlickTippConfigError, match="KLICKTIPP_BASE_URL"):
         KlickTippClient.from_env({**PARTNER_ENV, "KLICKTIPP_BASE_URL": "api.klicktipp.com"})

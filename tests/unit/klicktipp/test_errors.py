@@ -11,7 +11,7 @@ from ktsync.worker.klicktipp import errors
 from ktsync.worker.klicktipp.codes import ERROR_10_CODE_MEANINGS, ERROR_MEANINGS, describe
 from ktsync.worker.klicktipp.errors import (
     APIError,
-    ConfigError,
+    KlickTippConfigError,
     KlickTippError,
     RateLimited,
     ReferenceNotFound,
@@ -20,7 +20,7 @@ from ktsync.worker.klicktipp.errors import (
     ValidationError,
 )
 
-TREE = [getattr(errors, name) for name in errors.__all__ if name != "ConfigError"]
+TREE = [getattr(errors, name) for name in errors.__all__ if name != "KlickTippConfigError"]
 RETRYABLE = {"TransportError", "RequestTimeout", "ServerError", "RateLimited", "MalformedResponse"}
 
 
@@ -39,8 +39,8 @@ def test_the_tree_splits_no_answer_from_a_bad_answer() -> None:
         assert issubclass(cls, KlickTippError)
         if cls is not KlickTippError:
             assert issubclass(cls, TransportError) != issubclass(cls, APIError), cls
-    assert not issubclass(ConfigError, KlickTippError)
-    assert issubclass(ConfigError, ValueError)
+    assert not issubclass(KlickTippConfigError, KlickTippError)
+    assert issubclass(KlickTippConfigError, ValueError)
 
 
 def test_the_406_family_is_permanent() -> None:

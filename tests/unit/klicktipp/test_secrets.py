@@ -11,8 +11,8 @@ import responses
 
 from ktsync.worker.klicktipp import (
     AuthError,
-    ConfigError,
     KlickTippClient,
+    KlickTippConfigError,
     KlickTippError,
     PartnerAuth,
     SessionAuth,
@@ -106,6 +106,6 @@ def test_config_errors_hide_secrets() -> None:
          "KLICKTIPP_CUSTOMER_KEY": CUSTOMER_KEY},
         {"KLICKTIPP_PASSWORD": PASSWORD},
     ):  # fmt: skip
-        with pytest.raises(ConfigError) as caught:
+        with pytest.raises(KlickTippConfigError) as caught:
             auth_from_env(env)
         assert_no_secret(str(caught.value))
