@@ -12,6 +12,7 @@ from ktsync.config.celery import celery_config
 from ktsync.config.settings import Settings, SourceSettings
 from ktsync.core.lanes import Lane
 from ktsync.worker.credential_step import credential_step
+from ktsync.worker.head import HeadRelease
 from ktsync.worker.keyqueues import release_step
 from ktsync.worker.malformed import dead_lettering_consumer
 from ktsync.worker.queue_age_step import queue_age_step
@@ -40,9 +41,10 @@ def _schedule_mover_step(app: Celery, holder: Tenants, settings: Settings) -> ty
 
     def mover(_consumer: Any) -> ScheduleMover:
         shared = holder.shared()
+        head = HeadRelease(shared.redis, settings.broker_prefix, sender.publish, sender.queue_of)
         steps = [
             parked_step(shared.schedule, sender.publish),
-            release_step(shared.key_queues, sender.publish),
+            head.after(release_step(shared.key_queues, head.publish)),
         ]
         return ScheduleMover(shared.locks, steps)
 

@@ -104,10 +104,14 @@ class AppSender:
         )  # fmt: skip
         return str(result.id)
 
+    def queue_of(self, entry: Parked) -> str:
+        """The queue a parked or deferred task goes back to (entries from before lanes: the live queue)."""
+        return entry.queue or self._worker.lane_queue(Lane.LIVE)
+
     def publish(self, entry: Parked) -> None:
-        """Publish a parked or deferred task to its queue (entries from before lanes: the live queue)."""
+        """Publish a parked or deferred task to its queue."""
         self.send(entry.task, list(entry.args), dict(entry.kwargs), entry.id,
-                  queue=entry.queue or self._worker.lane_queue(Lane.LIVE), enqueued_at=entry.enqueued_at)  # fmt: skip
+                  queue=self.queue_of(entry), enqueued_at=entry.enqueued_at)  # fmt: skip
 
 
 def register_tasks(app: Celery, holder: Tenants, policy: RetryPolicy) -> None:

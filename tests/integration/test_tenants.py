@@ -23,6 +23,8 @@ from fake_klicktipp.testing import (
     DOUBLE_OPT_IN_LIST_ID,
     SINGLE_OPT_IN_LIST_ID,
     FakeControl,
+    account_entry,
+    account_password,
 )
 from ktsync.config.registry import RedisTenantRegistry
 from ktsync.config.settings import Settings, load_settings
@@ -31,26 +33,25 @@ from ktsync.core.lanes import Lane
 from ktsync.core.summary import summary
 from ktsync.core.tenants import tenant_prefix
 from ktsync.producers import Producer
-from tests.integration.sync_helpers import Outcomes, Stores, calls_of, upsert, wait_for
+from tests.integration.sync_helpers import Outcomes, Stores, upsert, wait_for
 
 pytestmark = pytest.mark.integration
 
 ACME_PASSWORD_ENV = "ACME_KLICKTIPP_PASSWORD"
+ACME = "acme"  # the tenant, and its account in the fake
 WATCH_INTERVAL = 2.0  # ktsync.config.registry.WatchedTenants's default
 
 
 @pytest.fixture
-def env(config_file: Callable[..., Path], redis_client: Any) -> dict[str, str]:
-    """The default tenant and tenant ``acme`` (its password referenced by a variable's name), on the
-    fake's one account: what differs is the opt-in process and where ktsync keeps their contacts."""
+def env(config_file: Callable[..., Path], redis_client: Any, fake: FakeControl) -> dict[str, str]:
+    """The default tenant (the fake's account ``demo``) and tenant ``acme`` (the fake's account
+    ``acme``, its password referenced by a variable's name, its own opt-in process)."""
+    fake.add_accounts([account_entry(ACME)])
     path = config_file()
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     document["tenants"] = {
-        "acme": {
-            "credentials": {
-                "KLICKTIPP_USERNAME": DEMO_USERNAME,
-                "KLICKTIPP_PASSWORD": {"env": ACME_PASSWORD_ENV},
-            },
+        ACME: {
+            "credentials": {"KLICKTIPP_USERNAME": ACME, "KLICKTIPP_PASSWORD": {"env": ACME_PASSWORD_ENV}},
             "sources": {"default": {"listid": DOUBLE_OPT_IN_LIST_ID}},
             "rate": {"per_second": 1000, "burst": 1000, "max_in_flight": 0},
         }
@@ -60,7 +61,7 @@ def env(config_file: Callable[..., Path], redis_client: Any) -> dict[str, str]:
         "KTSYNC_CONFIG": str(path),
         "KLICKTIPP_USERNAME": DEMO_USERNAME,
         "KLICKTIPP_PASSWORD": DEMO_PASSWORD,
-        ACME_PASSWORD_ENV: DEMO_PASSWORD,
+        ACME_PASSWORD_ENV: account_password(ACME),
         "WRONG_PASSWORD": "not-the-password",
     }
 
@@ -97,21 +98,25 @@ def test_each_tenant_syncs_with_its_own_settings_into_its_own_keys(
 
     assert outcomes.wait(1)["synced"] == 1
     assert acme_outcomes.wait(1)["synced"] == 1
-    # The same CRM contact id in two tenants: two contacts, each in its own tenant's keys.
+    # The same CRM contact id in two tenants: two contacts, each in its own tenant's keys...
     default_state, acme_state = stores.state.get("hubspot", "501"), acme.state.get("hubspot", "501")
     assert default_state is not None
     assert acme_state is not None
-    assert default_state.klicktipp_id != acme_state.klicktipp_id
     assert redis_client.keys(f"{settings.key_prefix}@acme:contact:hubspot:501")
-    # Each tenant's own opt-in process.
-    listids = {
-        call["body"]["email"]: str(call["body"].get("listid"))
-        for call in calls_of(fake, "api.subscriber.create")
-    }
-    assert listids == {
-        "alex@shop.example": str(SINGLE_OPT_IN_LIST_ID),
-        "kim@acme.example": str(DOUBLE_OPT_IN_LIST_ID),
-    }
+    # ... and in its own KlickTipp account, with its own credentials and opt-in process.
+    emails = {who: {c["email"] for c in fake.state(who)["contacts"]} for who in (DEMO_USERNAME, ACME)}
+    assert "alex@shop.example" in emails[DEMO_USERNAME] - emails[ACME]
+    assert "kim@acme.example" in emails[ACME] - emails[DEMO_USERNAME]
+    assert created_listids(fake, ACME) == [str(DOUBLE_OPT_IN_LIST_ID)]
+    assert created_listids(fake, DEMO_USERNAME) == [str(SINGLE_OPT_IN_LIST_ID)]
+
+
+def created_listids(fake: FakeControl, account: str) -> list[str]:
+    return [
+        str(r["body"]["listid"])
+        for r in fake.requests(account=account)
+        if r["operation"] == "api.subscriber.create"
+    ]
 
 
 def test_a_message_of_an_unknown_tenant_is_dead_lettered_as_config_with_what_arrived(
@@ -138,7 +143,7 @@ def test_a_tenant_added_to_the_registry_takes_work_within_seconds_and_a_disabled
     registry = RedisTenantRegistry(redis_client, settings.key_prefix)
     document = {
         "credentials": {
-            "KLICKTIPP_USERNAME": DEMO_USERNAME,
+            "KLICKTIPP_USERNAME": ACME,  # beta shares acme's account (and budget)
             "KLICKTIPP_PASSWORD": {"env": ACME_PASSWORD_ENV},
         },
         "sources": {"default": {"listid": DOUBLE_OPT_IN_LIST_ID}},
