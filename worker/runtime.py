@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import redis
 
+from ktsync.config.model import TenantSpec
 from ktsync.config.registry import RedisTenantRegistry, TenantView, WatchedTenants
 from ktsync.config.secrets import Keyring
 from ktsync.config.settings import Settings, tenant_settings
@@ -305,6 +306,7 @@ class Tenants:
         self._shared: Shared | None = None
         self._watched: WatchedTenants | None = None
         self._runtimes: dict[str, tuple[str, WorkerRuntime]] = {}
+        self._memo: tuple[TenantView, bool, dict[str, str]] | None = None
 
     def _fresh(self) -> Shared:
         if self._shared is None or self._pid != os.getpid():
@@ -332,8 +334,7 @@ class Tenants:
         shared = self._fresh()
         view = self.view()
         spec = view.lookup(tenant)
-        single = len(view.enabled()) == 1
-        version = f"{fingerprint(spec) if spec is not None else 'default'}:{single}"
+        version = self._version(view, tenant, spec)
         cached = self._runtimes.get(tenant)
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -346,13 +347,31 @@ class Tenants:
             else:
                 settings = tenant_settings(self._settings, spec, self._env)
                 env = tenant_env(self._env, spec, self._keyring)
-            runtime = WorkerRuntime.build(settings, env, self._notify, shared=shared, live_signal=single)
+            runtime = WorkerRuntime.build(
+                settings, env, self._notify, shared=shared, live_signal=self.alone(view)
+            )
             if cached is not None:
                 log.info("tenant %s changed: its parts were built again", tenant)
             # The replaced runtime may still run a task in another thread: its client is left to be
             # collected, not closed under it.
             self._runtimes[tenant] = (version, runtime)
             return runtime
+
+    def alone(self, view: TenantView) -> bool:
+        """Whether the deployment serves one tenant only (see ``WorkerRuntime.build``'s ``live_signal``)."""
+        memo = self._memo
+        return memo[1] if memo is not None and memo[0] is view else len(view.enabled()) == 1
+
+    def _version(self, view: TenantView, tenant: str, spec: TenantSpec | None) -> str:
+        """What a tenant's runtime was built from: its fingerprint, and whether it is served alone;
+        worked out once per registry view, not per task."""
+        memo = self._memo
+        if memo is None or memo[0] is not view:
+            memo = self._memo = (view, len(view.enabled()) == 1, {})
+        known = memo[2].get(tenant)
+        if known is None:
+            known = memo[2][tenant] = f"{fingerprint(spec) if spec is not None else 'default'}:{memo[1]}"
+        return known
 
     def close(self) -> None:
         if self._pid == os.getpid():
