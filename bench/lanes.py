@@ -140,20 +140,25 @@ class LiveFeed:
         client.close()
 
 
-@contextlib.contextmanager
-def workers(env: Mapping[str, str], args: argparse.Namespace) -> Iterator[None]:
-    argv = [
+def worker_argv(concurrency: int) -> list[str]:
+    """A quiet ``ktsync worker`` with the threads pool (the benchmarks' worker processes)."""
+    return [
         sys.executable,
         "-m",
         "ktsync",
         "worker",
         "-P",
         "threads",
-        f"-c{args.concurrency}",
+        f"-c{concurrency}",
         "-l",
         "WARNING",
         "-q",
     ]
+
+
+@contextlib.contextmanager
+def workers(env: Mapping[str, str], args: argparse.Namespace) -> Iterator[None]:
+    argv = worker_argv(args.concurrency)
     procs = [subprocess.Popen([*argv, "-n", f"lanes{n}@%h"], env=dict(env), cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for n in range(args.workers)]  # fmt: skip
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -16,6 +15,7 @@ from typing import IO
 
 import redis
 
+from bench.lanes import worker_argv
 from bench.rate import stop
 from bench.run import new_contact
 from ktsync.config.settings import Settings
@@ -124,18 +124,7 @@ class Workers:
 @contextlib.contextmanager
 def workers(env: Mapping[str, str], args: argparse.Namespace) -> Iterator[Workers]:
     """``--workers`` ``ktsync worker`` processes, stopped afterwards."""
-    argv = [
-        sys.executable,
-        "-m",
-        "ktsync",
-        "worker",
-        "-P",
-        "threads",
-        f"-c{args.concurrency}",
-        "-l",
-        "WARNING",
-        "-q",
-    ]
+    argv = worker_argv(args.concurrency)
     with contextlib.ExitStack() as stack:
         logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(args.workers)]
         procs = [subprocess.Popen([*argv, "-n", f"tenants{n}@%h"], env=dict(env), cwd=ROOT,

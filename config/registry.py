@@ -29,6 +29,8 @@ from ktsync.core.errors import KtsyncError
 from ktsync.core.tenants import DEFAULT_TENANT
 
 REGISTRY = "registry"  # the origin of a registry tenant
+# Seconds a process trusts its view of the registry: a change reaches every worker and producer within it.
+WATCH_INTERVAL = 2.0
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ class WatchedTenants:
         config_tenants: Mapping[str, TenantSpec],
         registry: TenantRegistry,
         *,
-        interval: float = 2.0,
+        interval: float = WATCH_INTERVAL,
         clock: Any = time.monotonic,
     ) -> None:
         self._config, self._registry, self._interval, self._clock = config_tenants, registry, interval, clock

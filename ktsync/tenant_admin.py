@@ -239,8 +239,7 @@ def _members_of(client: redis.Redis, key: str, name: str) -> list[bytes]:
             entry = Parked.from_json(member)
         except (ValueError, KeyError, TypeError):
             continue  # not ours to judge
-        first = entry.args[0] if entry.args else None
-        if tenant_of(first if isinstance(first, Mapping) else {}) == name:
+        if tenant_of(entry.message) == name:
             mine.append(cast(bytes, member))
     return mine
 

@@ -30,7 +30,6 @@ from ktsync.producers.tenancy import (
 )
 
 PIPELINE = 500  # messages per Redis round trip
-REGISTRY_INTERVAL = 2.0  # seconds a producer trusts its view of the tenant registry
 __all__ = ["ENQUEUED_AT_HEADER", "EnqueueError", "Producer", "TenantRejected", "summary"]
 
 
@@ -111,7 +110,7 @@ class Producer:
         """The tenants the deployment serves now (the registry, re-read when it changed)."""
         if self._tenants is None:
             registry = RedisTenantRegistry(self._client(), self._settings.deployment_prefix)
-            self._tenants = WatchedTenants(self._settings.tenants, registry, interval=REGISTRY_INTERVAL)
+            self._tenants = WatchedTenants(self._settings.tenants, registry)
         try:
             return self._tenants.current()
         except BROKER_DOWN as exc:

@@ -324,7 +324,10 @@ class Tenants:
 
     def view(self) -> TenantView:
         self._fresh()
-        assert self._watched is not None
+        return self._current()
+
+    def _current(self) -> TenantView:
+        assert self._watched is not None  # set by _fresh
         return self._watched.current()
 
     def get(self, tenant: str = DEFAULT_TENANT) -> WorkerRuntime:
@@ -332,7 +335,7 @@ class Tenants:
         deployment does not serve it (unknown or disabled), a ``ConfigError`` or ``SecretError`` when
         its settings or secrets cannot be used."""
         shared = self._fresh()
-        view = self.view()
+        view = self._current()
         spec = view.lookup(tenant)
         version = self._version(view, tenant, spec)
         cached = self._runtimes.get(tenant)

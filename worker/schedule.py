@@ -44,6 +44,12 @@ class Parked:
     queue: str = ""
     enqueued_at: float | None = None
 
+    @property
+    def message(self) -> Mapping[str, Any]:
+        """The task's message (its first argument); empty for a task that carries none."""
+        first = self.args[0] if self.args else None
+        return first if isinstance(first, Mapping) else {}
+
     def to_json(self) -> str:
         data: dict[str, Any] = {"task": self.task, "args": list(self.args), "kwargs": dict(self.kwargs),
                                 "id": self.id}  # fmt: skip

@@ -3,16 +3,8 @@ tenant may read and purge. The schedule itself is shared (one mover publishes ev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from ktsync.core.tenants import tenant_of
 from ktsync.worker.schedule import BATCH, Parked, Schedule
-
-
-def _message(entry: Parked) -> Mapping[str, Any]:
-    first = entry.args[0] if entry.args else None
-    return first if isinstance(first, Mapping) else {}
 
 
 class TenantSchedule:
@@ -25,7 +17,7 @@ class TenantSchedule:
         self._schedule.park(entry, due)
 
     def due(self, now: float, limit: int = BATCH) -> list[Parked]:
-        return [e for e in self._schedule.due(now, limit) if tenant_of(_message(e)) == self._tenant]
+        return [e for e in self._schedule.due(now, limit) if tenant_of(e.message) == self._tenant]
 
     def remove(self, entry: Parked) -> None:
         self._schedule.remove(entry)

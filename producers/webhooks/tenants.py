@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from ktsync.config.model import TenantSpec
 from ktsync.config.registry import TenantRefused, TenantView
@@ -24,6 +24,7 @@ from ktsync.config.tenants import fingerprint, tenant_env
 from ktsync.core.dedupe import Deduper
 from ktsync.core.errors import KtsyncError
 from ktsync.core.tenants import DEFAULT_TENANT, tenant_of
+from ktsync.producers.tenancy import stamped
 from ktsync.producers.webhooks.payloads import Batch, PayloadError, Problem
 from ktsync.producers.webhooks.secrets import WebhookConfigError, WebhookSecrets
 
@@ -115,9 +116,5 @@ def for_tenant(batch: Batch, tenant: str) -> Batch:
         raise PayloadError(problems)
     if tenant == DEFAULT_TENANT:
         return batch
-    events = tuple(replace(e, messages=tuple(_stamped(m, tenant) for m in e.messages)) for e in batch.events)
+    events = tuple(replace(e, messages=tuple(stamped(m, tenant) for m in e.messages)) for e in batch.events)
     return replace(batch, events=events)
-
-
-def _stamped(message: Mapping[str, Any], tenant: str) -> dict[str, Any]:
-    return {**message, "tenant": tenant}

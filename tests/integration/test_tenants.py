@@ -26,7 +26,7 @@ from fake_klicktipp.testing import (
     account_entry,
     account_password,
 )
-from ktsync.config.registry import RedisTenantRegistry
+from ktsync.config.registry import WATCH_INTERVAL, RedisTenantRegistry
 from ktsync.config.settings import Settings, load_settings
 from ktsync.core.contract import TASK_NAMES, MessageType
 from ktsync.core.lanes import Lane
@@ -39,7 +39,6 @@ pytestmark = pytest.mark.integration
 
 ACME_PASSWORD_ENV = "ACME_KLICKTIPP_PASSWORD"
 ACME = "acme"  # the tenant, and its account in the fake
-WATCH_INTERVAL = 2.0  # ktsync.config.registry.WatchedTenants's default
 
 
 @pytest.fixture

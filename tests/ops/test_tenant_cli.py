@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,7 +16,7 @@ import redis
 import yaml
 
 from fake_klicktipp.testing import DEMO_PASSWORD, DEMO_USERNAME, SINGLE_OPT_IN_LIST_ID, RunningFake
-from ktsync.config.registry import RedisTenantRegistry, WatchedTenants
+from ktsync.config.registry import WATCH_INTERVAL, RedisTenantRegistry, WatchedTenants
 from ktsync.config.secrets import new_key
 from ktsync.config.settings import Settings
 from ktsync.worker.schedule import Parked
@@ -65,9 +64,10 @@ def rows(env: dict[str, str]) -> dict[str, dict[str, Any]]:
 def test_add_show_list_disable_update_without_a_restart(
     tmp_path: Path, admin_env: dict[str, str], settings: Settings, redis_client: redis.Redis
 ) -> None:
-    # Given a process watching the registry every 0.2 s
+    # Given a process watching the registry at the shipped interval (its clock in the test's hands)
+    now = [0.0]
     watched = WatchedTenants(
-        settings.tenants, RedisTenantRegistry(redis_client, settings.deployment_prefix), interval=0.2
+        settings.tenants, RedisTenantRegistry(redis_client, settings.deployment_prefix), clock=lambda: now[0]
     )
     assert "acme" not in watched.current().specs
 
@@ -81,7 +81,8 @@ def test_add_show_list_disable_update_without_a_restart(
     assert stored is not None
     assert PASSWORD.encode() not in stored
     assert set(json.loads(stored)["credentials"]["KLICKTIPP_PASSWORD"]) == {"encrypted"}
-    time.sleep(0.25)
+    assert "acme" not in watched.current().specs  # not before its interval is up
+    now[0] += WATCH_INTERVAL
     assert watched.current().lookup("acme") is not None
     # And show never prints the secret (nor its token)
     token = json.loads(stored)["credentials"]["KLICKTIPP_PASSWORD"]["encrypted"]
@@ -110,7 +111,7 @@ def test_add_show_list_disable_update_without_a_restart(
 
     # Then the update keeps it disabled, with the new budget, seen by the process too
     assert (rows(admin_env)["acme"]["enabled"], rows(admin_env)["acme"]["per_second"]) == (False, 9.0)
-    time.sleep(0.25)
+    now[0] += WATCH_INTERVAL
     spec = watched.current().specs["acme"]
     assert (spec.enabled, spec.sections["rate"]) == (False, {"per_second": 9})
     assert PASSWORD.encode() not in (redis_client.hget(f"{settings.key_prefix}:tenants", "acme") or b"")

@@ -133,8 +133,7 @@ class Eraser:
         items += [Item(REVIEW, str(entry["id"]), entry, entry) for entry in s.review.list()]
         items += [Item(OUTBOUND, i, p, p) for i, kind, p in s.outbound.entries() if kind != ERASED]
         items += [
-            Item(PARKED, e.to_json(), _message_of(e), list(e.args))
-            for e in s.schedule.due(math.inf, READ_LIMIT)
+            Item(PARKED, e.to_json(), e.message, list(e.args)) for e in s.schedule.due(math.inf, READ_LIMIT)
         ]
         return items
 
@@ -241,11 +240,6 @@ class Eraser:
             entry = {"source": source, "crm_contact_id": crm_contact_id, "klicktipp_id": kt_id,
                      "requested_at": requested_at, "erased_at": now, "by": by}  # fmt: skip
             self._stores.outbound.publish(ERASED, entry)
-
-
-def _message_of(entry: Parked) -> Mapping[str, Any]:
-    first = entry.args[0] if entry.args else None
-    return first if isinstance(first, Mapping) else {}
 
 
 def _record_of(state: ContactState) -> dict[str, Any]:
