@@ -1,4 +1,7 @@
-"""The ASGI application: the CRM endpoints (``fake_crm.api``) and the ``/_fake/*`` control endpoints.
+"""The Starlette app: the CRM endpoints (``fake_crm.api``) and the ``/_fake/*`` control endpoints.
+
+Two catch-all routes (control, API) hand every method to the fake's own routing below and in
+``fake_crm.api``, which answer in each CRM's shapes (JSON compact, ASCII-escaped).
 
 GET    /_fake/health                      {"status": "ok"}
 POST   /_fake/reset                       forget records, faults and the request log
@@ -16,17 +19,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+from starlette.applications import Starlette
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response
+
 from fake_crm.api import Reply, Request, handle_api
 from fake_crm.state import CRMS, FakeCrmState, Fault
-
-Scope = MutableMapping[str, Any]
-Message = Mapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from ktsync.core.web import bytes_response, catch_all, json_response, read_body
 
 CONTROL_PREFIX: Final = "/_fake/"
 _CONTACTS = re.compile(r"/_fake/contacts/([a-z]+)(?:/([^/]+))?")
@@ -92,49 +94,33 @@ def handle_control(state: FakeCrmState, method: str, path: str, body: Any) -> Re
     return Reply(404, {"error": f"no control endpoint {method} {path}"})
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-class FakeCrmApp:
-    """ASGI entry point around one ``FakeCrmState`` (one event loop: no locks needed)."""
+class FakeCrmApp(Starlette):
+    """The ASGI app around one ``FakeCrmState`` (``crm``; one event loop: no locks needed)."""
 
     def __init__(self, state: FakeCrmState | None = None) -> None:
-        self.state = state or FakeCrmState()
+        self.crm = state or FakeCrmState()
+        routes = [
+            catch_all(CONTROL_PREFIX + "{rest:path}", self._control),
+            catch_all("/{path:path}", self._api),
+        ]
+        super().__init__(routes=routes)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return
-        raw = await _read_body(receive)
-        path: str = scope["path"]
-        method: str = scope["method"]
-        if path.startswith(CONTROL_PREFIX):
-            try:
-                body = json.loads(raw) if raw.strip() else None
-            except ValueError:
-                reply = Reply(400, {"error": "body is not JSON"})
-            else:
-                reply = handle_control(self.state, method, path, body)
-        else:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            reply = handle_api(self.state, Request(method, path, query, headers))
-        await _send(send, reply)
+    async def _control(self, request: HttpRequest) -> Response:
+        raw = await read_body(request)
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            return _response(Reply(400, {"error": "body is not JSON"}))
+        return _response(handle_control(self.crm, request.method, request.scope["path"], body))
+
+    async def _api(self, request: HttpRequest) -> Response:
+        scope = request.scope
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        return _response(handle_api(self.crm, Request(scope["method"], scope["path"], query, headers)))
 
 
-async def _send(send: Send, reply: Reply) -> None:
-    payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
-    headers = [(b"content-length", str(len(payload)).encode("ascii"))]
-    if reply.body is not None:
-        headers.append((b"content-type", b"application/json"))
-    headers.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers)
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+def _response(reply: Reply) -> Response:
+    if reply.body is None:  # Zoho's 204: no body, no content type
+        return bytes_response(reply.status, b"", content_type=None, headers=reply.headers)
+    return json_response(reply.status, reply.body, reply.headers, ensure_ascii=True)

@@ -1,12 +1,10 @@
-"""Serve the fake KlickTipp with uvicorn (httptools + uvloop), one process, state in memory."""
+"""Serve the fake KlickTipp (``ktsync.core.web``: uvicorn with httptools + uvloop), one process, state in memory."""
 
 from __future__ import annotations
 
-import importlib.util
-import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Final
 
 import uvicorn
 
@@ -14,43 +12,22 @@ from fake_klicktipp.app import FakeApp
 from fake_klicktipp.fake import FakeKlickTipp
 from fake_klicktipp.options import DEFAULT_PROFILE, Profile
 from fake_klicktipp.seed import read_seed
+from ktsync.core.web import serve as serve_app
+from ktsync.core.web import uvicorn_config
 
-READY_LINE = "fake-klicktipp listening on http://{host}:{port}"
-
-
-class _AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that prints the ready line once its socket accepts connections."""
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if not self.started:
-            return
-        port = self.servers[0].sockets[0].getsockname()[1]
-        print(READY_LINE.format(host=self.config.host, port=port), flush=True)
+READY_LINE: Final = "fake-klicktipp listening on http://{host}:{port}"
 
 
-def _fastest(module: str, choice: str) -> str:
-    return choice if importlib.util.find_spec(module) is not None else "auto"
+def build_app(*, seed: Path | None, profile: Profile = DEFAULT_PROFILE) -> FakeApp:
+    """A fresh fake on ``seed`` (default: the shipped seed), answering as ``profile``."""
+    return FakeApp(FakeKlickTipp(read_seed(seed), profile))
 
 
 def build_config(
     *, host: str, port: int, seed: Path | None, log_level: str, profile: Profile = DEFAULT_PROFILE
-) -> Any:
+) -> uvicorn.Config:
     """The uvicorn config for a fresh fake (port 0 picks a free port, printed in the ready line)."""
-    app = FakeApp(FakeKlickTipp(read_seed(seed), profile))
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop=_fastest("uvloop", "uvloop"),
-        http=_fastest("httptools", "httptools"),
-        lifespan="off",
-        access_log=False,
-        log_level=log_level,
-        timeout_keep_alive=75,
-        timeout_graceful_shutdown=2,
-        server_header=False,
-    )
+    return uvicorn_config(build_app(seed=seed, profile=profile), host=host, port=port, log_level=log_level)
 
 
 def serve(
@@ -62,8 +39,6 @@ def serve(
     profile: Profile = DEFAULT_PROFILE,
 ) -> None:
     """Run the fake until interrupted (blocking); prints the ready line to stdout when listening."""
-    config = build_config(host=host, port=port, seed=seed, log_level=log_level, profile=profile)
-    server = _AnnouncingServer(config)
-    server.run()
-    if not server.started:
+    app = build_app(seed=seed, profile=profile)
+    if not serve_app(app, host=host, port=port, ready_line=READY_LINE, log_level=log_level):
         sys.exit(f"fake-klicktipp could not listen on {host}:{port}")

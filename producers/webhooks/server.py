@@ -1,4 +1,4 @@
-"""Serve the webhook receiver with uvicorn (httptools + uvloop when installed), one process.
+"""Serve the webhook receiver (``ktsync.core.web``: uvicorn with httptools + uvloop), one process.
 
 One :class:`Producer`, one Redis client and one thread pool per process, created here at start-up
 and closed on shutdown. ``python -m ktsync.producers.webhooks`` and ``ktsync webhooks`` both end up in
@@ -8,15 +8,12 @@ and closed on shutdown. ``python -m ktsync.producers.webhooks`` and ``ktsync web
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
-import socket
 import sys
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
 
 import redis
 import uvicorn
@@ -25,6 +22,8 @@ from ktsync.config.registry import RedisTenantRegistry, WatchedTenants
 from ktsync.config.settings import ConfigError, Settings, load_settings
 from ktsync.core.dedupe import RedisDeduper
 from ktsync.core.tenants import DEFAULT_TENANT, tenant_prefix
+from ktsync.core.web import serve as serve_app
+from ktsync.core.web import uvicorn_config
 from ktsync.producers.enqueue import Producer
 from ktsync.producers.webhooks.app import WebhookApp
 from ktsync.producers.webhooks.receiver import Receiver
@@ -35,21 +34,8 @@ READY_LINE = "ktsync webhooks listening on http://{host}:{port}"
 POOL_THREADS = 8  # below Celery's producer pool (broker_pool_limit 10): no thread waits for a connection
 REDIS_CONNECT_TIMEOUT = 2.0
 REDIS_TIMEOUT = 5.0
+GRACEFUL_SECONDS = 5.0  # an enqueue in flight gets this long to reach the broker on shutdown
 log = logging.getLogger(__name__)
-
-
-class _AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that prints the ready line once its socket accepts connections."""
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            port = self.servers[0].sockets[0].getsockname()[1]
-            print(READY_LINE.format(host=self.config.host, port=port), flush=True)
-
-
-def _fastest(module: str, choice: str) -> str:
-    return choice if importlib.util.find_spec(module) is not None else "auto"
 
 
 @contextmanager
@@ -99,21 +85,11 @@ def has_tenants(settings: Settings) -> bool:
         client.close()
 
 
-def build_config(app: WebhookApp, *, host: str, port: int, log_level: str) -> Any:
-    """The uvicorn config (port 0 picks a free port, printed in the ready line)."""
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop=_fastest("uvloop", "uvloop"),
-        http=_fastest("httptools", "httptools"),
-        lifespan="off",
-        access_log=False,  # the receiver logs one line per request, without personal data
-        log_level=log_level,
-        log_config=None,  # the process's logging (text or JSON, see ktsync.logs) stays in charge
-        timeout_keep_alive=75,
-        timeout_graceful_shutdown=5,
-        server_header=False,
+def build_config(app: WebhookApp, *, host: str, port: int, log_level: str) -> uvicorn.Config:
+    """The uvicorn config (port 0 picks a free port, printed in the ready line); the process's logging
+    (text or JSON, see ktsync.logs) stays in charge, and the receiver logs one line per request."""
+    return uvicorn_config(
+        app, host=host, port=port, log_level=log_level, graceful=GRACEFUL_SECONDS, log_config=None
     )
 
 
@@ -133,11 +109,16 @@ def serve(
         running_receiver(settings, secrets) as receiver,
         ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="ktsync-webhooks") as pool,
     ):
-        server = _AnnouncingServer(
-            build_config(WebhookApp(receiver, pool), host=host, port=port, log_level=log_level)
+        started = serve_app(
+            WebhookApp(receiver, pool),
+            host=host,
+            port=port,
+            ready_line=READY_LINE,
+            log_level=log_level,
+            graceful=GRACEFUL_SECONDS,
+            log_config=None,
         )
-        server.run()
-    if not server.started:
+    if not started:
         sys.exit(f"ktsync webhooks could not listen on {host}:{port}")
 
 

@@ -10,20 +10,18 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
 import redis
-import uvicorn
 import yaml
 
 from ktsync.config.settings import DEFAULT_CONFIG_PATH, Settings, settings_from_dict
 from ktsync.core.lanes import Lane
 from ktsync.core.redis_server import RedisHandle
+from ktsync.core.web import in_thread
 from ktsync.producers.webhooks.app import WebhookApp
 from ktsync.producers.webhooks.secrets import WebhookSecrets
 from ktsync.producers.webhooks.server import build_config, running_receiver
@@ -169,20 +167,8 @@ def serving(settings: Settings, secrets: WebhookSecrets = SECRETS) -> Iterator[s
     """The real receiver (real Producer, real Redis) under uvicorn in a thread; yields its base URL."""
     with running_receiver(settings, secrets) as receiver, ThreadPoolExecutor(4) as pool:
         config = build_config(WebhookApp(receiver, pool), host="127.0.0.1", port=0, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="webhooks-under-test", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the webhook receiver did not start")
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        with in_thread(config, "webhooks-under-test") as url:
+            yield url
 
 
 def queued(client: redis.Redis, settings: Settings) -> list[tuple[str, dict[str, Any]]]:
