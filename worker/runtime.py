@@ -263,11 +263,16 @@ class WorkerRuntime:
             write.stage(pipe)
         RedisGuards(pipe, self.settings.key_prefix).finished(task_id)  # (its credential is not read here)
         stats = RedisStats(pipe, self.settings.key_prefix)
+        counted = 0
         for outcome in outcomes:
             stats.incr(outcome)
+            counted += 1
         if latency is not None:
             stage_latency(pipe, self.settings.key_prefix, *latency)
-        self.stores.telemetry.end(pipe, forget=forget)
+        # done: a task that reached an outcome (not a retry, a deferral or a dead letter)
+        self.stores.telemetry.end(
+            pipe, forget=forget, latency=latency[1] if latency is not None else None, done=counted > 0
+        )
         try:
             pipe.execute()
         except TRANSIENT:

@@ -6,6 +6,8 @@ Key layout (``{p}`` the key prefix):
 * ``{p}:metrics:limiter`` hash: ``waits`` (calls that waited for the budget), ``wait_seconds`` (total),
   ``throttled`` (tasks requeued because the wait would have been long)
 * calls per lane: see :mod:`ktsync.worker.lanemetrics`
+* ``{p}:series:{t}``      the last hour per lane in minute windows (calls, 429s, tasks done,
+  latency): see :mod:`ktsync.core.series`
 * ``{p}:timeline:{source}:{crm_contact_id}`` list, newest first, capped: the contact's history
   (events received, KlickTipp calls with their result, outcomes, dead letters, replays)
 """
@@ -22,6 +24,7 @@ from typing import Any, cast
 
 import redis
 
+from ktsync.core import series
 from ktsync.core.lanes import Lane
 from ktsync.worker.klicktipp.http import CallRecord
 from ktsync.worker.lanemetrics import stage_calls
@@ -116,8 +119,12 @@ class Telemetry:
         if task.contact is not None:
             task.entries.append(json.dumps({"at": self._clock(), **entry}, sort_keys=True, default=str))
 
-    def end(self, pipe: Any, *, forget: bool = False) -> None:
-        """Add the task's records to ``pipe`` (the caller executes it); ``forget`` purges the timeline."""
+    def end(
+        self, pipe: Any, *, forget: bool = False, latency: float | None = None, done: bool = True
+    ) -> None:
+        """Add the task's records to ``pipe`` (the caller executes it); ``forget`` purges the timeline;
+        ``latency``: the applied change's seconds since it was enqueued, ``done``: whether the task
+        reached an outcome (both for the console's series)."""
         task = self._task()
         self._local.task = None
         if task is None:
@@ -126,7 +133,10 @@ class Telemetry:
             stage(pipe)
         for name, count in task.calls.items():
             pipe.hincrby(f"{self._p}:metrics:calls", name, count)
-        stage_calls(pipe, self._p, task.lane, sum(task.calls.values()), self._clock())
+        calls, now = sum(task.calls.values()), self._clock()
+        stage_calls(pipe, self._p, task.lane, calls, now)
+        series.stage(pipe, self._p, task.lane, now, calls=calls, throttled=throttled_calls(task.calls), done=int(done),
+                     latency=latency)  # fmt: skip
         self._stage_limiter(pipe, task.limiter, task.wait_seconds)
         if task.contact is None:
             return
@@ -165,6 +175,11 @@ class Telemetry:
             pipe.hincrby(key, name, count)
         if seconds > 0:
             pipe.hincrbyfloat(key, "wait_seconds", seconds)
+
+
+def throttled_calls(calls: Mapping[str, int]) -> int:
+    """How many of a task's calls (``{operation}|{status}`` -> count) KlickTipp answered with 429."""
+    return sum(count for name, count in calls.items() if name.rpartition("|")[2] == "429")
 
 
 def timeline_key(prefix: str, source: str, crm_contact_id: str) -> str:

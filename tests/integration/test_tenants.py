@@ -28,6 +28,7 @@ from fake_klicktipp.testing import (
 )
 from ktsync.config.registry import WATCH_INTERVAL, RedisTenantRegistry
 from ktsync.config.settings import Settings, load_settings
+from ktsync.core import series
 from ktsync.core.contract import TASK_NAMES, MessageType
 from ktsync.core.lanes import Lane
 from ktsync.core.summary import summary
@@ -108,6 +109,13 @@ def test_each_tenant_syncs_with_its_own_settings_into_its_own_keys(
     assert "kim@acme.example" in emails[ACME] - emails[DEMO_USERNAME]
     assert created_listids(fake, ACME) == [str(DOUBLE_OPT_IN_LIST_ID)]
     assert created_listids(fake, DEMO_USERNAME) == [str(SINGLE_OPT_IN_LIST_ID)]
+    # And each task is in its own tenant's hour of history (the console's charts), in its lane
+    prefixes = [settings.key_prefix, tenant_prefix(settings.key_prefix, ACME)]
+    for lanes in series.read_many(redis_client, prefixes, time.time()).values():
+        live = lanes[Lane.LIVE]
+        assert (sum(p.done for p in live), sum(p.latency_count for p in live)) == (1, 1)
+        assert sum(p.calls for p in live) >= 1
+        assert sum(p.done for p in lanes[Lane.BULK]) == 0
 
 
 def created_listids(fake: FakeControl, account: str) -> list[str]:

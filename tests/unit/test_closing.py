@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import redis
 
+from ktsync.core import series
 from ktsync.core.lanes import Lane
+from ktsync.worker.klicktipp.http import CallRecord
 from ktsync.worker.outbound import MemoryOutbound, Outbound, RedisOutbound
 from ktsync.worker.state import ContactState, MemoryStateStore, RedisStateStore, StateStore
 from ktsync.worker.telemetry import Telemetry, read_limiter
@@ -115,3 +117,25 @@ def test_outside_a_task_limiter_waits_and_staged_writes_are_written_at_once(
     telemetry.at_end(lambda pipe: pipe.set(f"{namespace}:staged", "1"))
     assert read_limiter(redis_client, namespace) == {"waits": 1.0, "wait_seconds": 0.25}
     assert redis_client.get(f"{namespace}:staged") == b"1"
+
+
+def test_a_task_s_end_adds_its_calls_429s_and_latency_to_the_console_series_of_its_lane(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    # Given a bulk task of tenant acme that made three KlickTipp calls, one answered 429
+    prefix = f"{namespace}@acme"
+    telemetry = Telemetry(redis_client, prefix, clock=lambda: 1_800_010.0)
+    telemetry.begin("hubspot", "501", Lane.BULK)
+    for status in (429, 200, 200):
+        telemetry.call(CallRecord("api.subscriber.create", "POST", "/subscriber", status, 0.01, None))
+    # When it ends in its closing round trip, its change applied 2.5 s after it was enqueued
+    pipe = redis_client.pipeline(transaction=False)
+    telemetry.end(pipe, latency=2.5)
+    pipe.execute()
+    # Then the current minute of its tenant's series counts it, in its lane only
+    got = series.read(redis_client, prefix, 1_800_020.0)
+    assert got["bulk"][-1] == series.Point(
+        t=1_800_000, calls=3, throttled=1, done=1, latency_sum=2.5, latency_count=1
+    )
+    assert got["live"][-1] == series.Point(t=1_800_000)
+    assert series.read(redis_client, namespace, 1_800_020.0)["bulk"][-1].done == 0  # not the default tenant's
