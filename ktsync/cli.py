@@ -18,6 +18,7 @@ import click
 import redis
 
 from ktsync.cli_check import check
+from ktsync.cli_console import register as register_console
 from ktsync.cli_contract import register as register_contract
 from ktsync.cli_dlq import register as register_dlq
 from ktsync.cli_ops import log_format_option
@@ -503,4 +504,5 @@ register_ops(main, _settings, _redis)
 register_sync(main, _settings, _redis)
 register_tenant(main, _settings, _redis)
 register_webhooks(main, _settings)
+register_console(main, _settings)
 register_contract(main)

@@ -21,6 +21,7 @@ import click
 import redis
 
 from ktsync.config.settings import Settings
+from ktsync.contacts import AmbiguousContact, contact_report
 from ktsync.core.tenants import DEFAULT_TENANT
 from ktsync.tenant_ops import tenant_block, tenant_environ
 from ktsync.tenant_scope import scoped_settings, tenant_option
@@ -44,7 +45,10 @@ def register(contact: click.Group, settings: Callable[[], Settings], redis_block
         dead letters and replays. A contact that only failed so far (no state yet) is found by its
         dead letters and timeline."""
         with tenant_block(redis_block, settings(), tenant) as (client, conf):
-            report = contact_report(client, conf.key_prefix, who, source)
+            try:
+                report = contact_report(client, conf.key_prefix, who, source)
+            except AmbiguousContact as exc:
+                raise click.ClickException(str(exc)) from None
         if report is None:
             whose = "" if tenant == DEFAULT_TENANT else f" in tenant {tenant}"
             raise click.ClickException(f"ktsync knows no contact {who!r}{whose}")
@@ -71,7 +75,7 @@ def register(contact: click.Group, settings: Callable[[], Settings], redis_block
         with redis_block(settings()) as (client, base):
             conf = scoped_settings(base, tenant, client=client)
             env = tenant_environ(base, tenant, os.environ, client=client)
-        with _erasure(conf, env) as eraser:
+        with erasure(conf, env) as eraser:
             survey = eraser.survey(subject)
             whose = "" if tenant == DEFAULT_TENANT else f" of tenant {tenant}"
             click.echo(f"WHO is {meaning}{whose}; {_preview(survey)}", err=True)
@@ -105,7 +109,7 @@ def parse_who(who: str, source: str | None) -> tuple[Any, str]:
 
 
 @contextmanager
-def _erasure(conf: Settings, env: Mapping[str, str]) -> Iterator[Any]:
+def erasure(conf: Settings, env: Mapping[str, str]) -> Iterator[Any]:
     """The worker's eraser on a runtime of this command's own for the tenant of ``conf`` and ``env``
     (its KlickTipp client and stores, the shared limiter), closed afterwards; a failure in one line
     (the erasure is idempotent: the advice is to run it again). A disabled tenant can be erased too."""
@@ -154,77 +158,6 @@ def _report_lines(report: Any) -> list[str]:
         f"already gone {', '.join(report.klicktipp_gone) or '-'}",
         f"removed: {removed}",
     ]
-
-
-# -- contact show --------------------------------------------------------------------------------
-
-
-def contact_report(client: redis.Redis, prefix: str, who: str, source: str | None) -> dict[str, Any] | None:
-    """State, dead letters and timeline of one contact; None when ktsync knows nothing of it."""
-    from ktsync.worker.deadletter import RedisDeadLetterStore
-    from ktsync.worker.erasure.eraser import READ_LIMIT
-    from ktsync.worker.erasure.plan import contact_of
-    from ktsync.worker.state import RedisStateStore
-    from ktsync.worker.telemetry import read_timeline
-
-    state = RedisStateStore(client, prefix)
-    letters = RedisDeadLetterStore(client, prefix).list(limit=READ_LIMIT)
-    contact = _locate(client, prefix, state, letters, who.strip(), source)
-    if contact is None:
-        return None
-    record = state.get(*contact)
-    return {
-        "contact": {"source": contact[0], "crm_contact_id": contact[1]},
-        "state": json.loads(record.to_json()) if record else None,
-        "dead_letters": [d.to_dict() for d in letters if contact_of(d.message) == contact],
-        "timeline": read_timeline(client, prefix, *contact),
-    }
-
-
-def _locate(
-    client: redis.Redis, prefix: str, state: Any, letters: list[Any], who: str, source: str | None
-) -> tuple[str, str] | None:
-    """(source, crm_contact_id) of WHO: by its state, else by its dead letters and timeline."""
-    from ktsync.worker.erasure.plan import address, contact_of
-    from ktsync.worker.telemetry import timeline_key
-
-    if "@" in who:
-        found = state.find(email=who.lower())
-        if found is not None:
-            return (found.source, found.crm_contact_id)
-        mail = who.lower()
-        return _one(who, {contact_of(d.message) for d in letters if address(d.message.get("email")) == mail})
-    name, sep, crm_id = who.partition("/")
-    if sep and not source:
-        source, who = name, crm_id
-    if source:
-        known = state.get(source, who) or any(contact_of(d.message) == (source, who) for d in letters)
-        return (source, who) if known or client.exists(timeline_key(prefix, source, who)) else None
-    sources = _sources_with_keys(client, prefix, who, [state.key("*", who), timeline_key(prefix, "*", who)])
-    sources |= {c[0] for d in letters if (c := contact_of(d.message)) and c[1] == who}
-    return _one(who, {(s, who) for s in sources})
-
-
-def _sources_with_keys(client: redis.Redis, prefix: str, crm_id: str, patterns: list[str]) -> set[str]:
-    """The sources in the keys matching any of ``patterns`` (each a key function's name with the
-    source ``*``), all found in one SCAN."""
-    ends = [pattern.split("*", 1) for pattern in patterns]
-    sources = set()
-    for key in client.scan_iter(match=f"{prefix}:*:{crm_id}", count=1000):
-        name = key.decode()
-        for head, tail in ends:
-            if name.startswith(head) and name.endswith(tail) and len(name) >= len(head) + len(tail):
-                sources.add(name[len(head) : -len(tail)])
-    return sources
-
-
-def _one(who: str, contacts: set[tuple[str, str] | None]) -> tuple[str, str] | None:
-    found = sorted(c for c in contacts if c is not None)
-    if len(found) > 1:
-        raise click.ClickException(
-            f"{who!r} is {', '.join(f'{s}/{c}' for s, c in found)}: give source/id (or --source)"
-        )
-    return found[0] if found else None
 
 
 def _when(timestamp: float) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -13,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ktsync.config.settings import Settings
-from ktsync.core.tenants import DEFAULT_TENANT
+from ktsync.letters import ALL, Selection, SelectionError, purge_letters, refetch_for, replay_letters, select
+from ktsync.letters import parse_since as letters_parse_since
 from ktsync.tenant_ops import tenant_block, tenant_environ
 from ktsync.tenant_scope import tenant_option
 from ktsync.worker.deadletter import DeadLetter, Filter, RedisDeadLetterStore
@@ -21,22 +21,13 @@ from ktsync.worker.deadletter import DeadLetter, Filter, RedisDeadLetterStore
 if TYPE_CHECKING:
     from ktsync.core.replay import Refetch
 
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 def parse_since(value: str | None, now: float) -> float | None:
     """``2h``, ``30m``, ``1d`` ago, or an ISO 8601 time; None when not given."""
-    if not value:
-        return None
-    match = DURATION.match(value.strip())
-    if match:
-        return now - float(match.group(1)) * UNITS[match.group(2)]
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: use a duration like 2h or an ISO 8601 time") from None
-    return moment.timestamp()
+        return letters_parse_since(value, now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def filters(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -115,7 +106,7 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
 
         with tenant_block(redis_block, settings(), tenant) as (client, conf):
             store = _store(client, conf)
-            groups, evicted = group(store.list(limit=10**9)), store.evicted()
+            groups, evicted = group(store.list(limit=ALL)), store.evicted()
         if as_json:
             click.echo(
                 json.dumps({"groups": [g.__dict__ for g in groups], "evicted": evicted}, sort_keys=True)
@@ -148,24 +139,20 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         (run it with the workers' CRM variables, e.g. HUBSPOT_ACCESS_TOKEN). A letter that cannot be
         replayed so is refused, with why, and stays.
         """
-        from ktsync.core.replay import replay as publish_again
-        from ktsync.producers import EnqueueError, Producer
+        from ktsync.producers import EnqueueError
 
         base = settings()
         with tenant_block(redis_block, base, tenant) as (client, conf):
             how = _refetch(tenant_environ(base, tenant, os.environ, client=client)) if refetch else None
             store = _store(client, conf)
             letters = _select(store, letter_ids, everything, _filter(reason, code, source, since))
-            with Producer(base, lane=lane, tenant=None if tenant == DEFAULT_TENANT else tenant) as producer:
-                room = producer.wait_for_room if lane == "bulk" else None
-                try:
-                    results = publish_again(letters, producer, dry_run=dry_run, room=room, refetch=how)
-                except EnqueueError as exc:
-                    raise click.ClickException(f"{exc}; replaying again is safe: a letter stays until its "
-                                               "replay succeeds") from None  # fmt: skip
-            for result in results:
-                if result.task_id:
-                    store.note_replay(result.letter_id)
+            try:
+                results = replay_letters(
+                    base, tenant, store, letters, dry_run=dry_run, refetch=how, lane=lane
+                )
+            except EnqueueError as exc:
+                raise click.ClickException(f"{exc}; replaying again is safe: a letter stays until its "
+                                           "replay succeeds") from None  # fmt: skip
         verb = "refetch" if refetch else "replay"
         for result in results:
             done = f"would {verb}" if dry_run else f"{verb}ed as task {result.task_id}"
@@ -186,24 +173,21 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
         with tenant_block(redis_block, settings(), tenant) as (client, conf):
             store = _store(client, conf)
             letters = _select(store, letter_ids, everything, _filter(reason, code, source, since))
+            if not dry_run:
+                purge_letters(store, letters)
             for letter in letters:
-                if not dry_run:
-                    store.remove(letter.id)
                 click.echo(f"{letter.id}: {'would purge' if dry_run else 'purged'}")
         click.echo(f"{len(letters)} {'would be ' if dry_run else ''}purged")
 
 
 def _refetch(env: Mapping[str, str]) -> Refetch:
     """How --refetch reloads: the sources whose CRM API the tenant's environment configures."""
-    from ktsync.core.replay import Refetch
     from ktsync.worker.crm import CrmConfigError
-    from ktsync.worker.reconcile import crm_api_sources, no_crm_api
 
     try:
-        sources = crm_api_sources(env)
+        return refetch_for(env)
     except CrmConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    return Refetch(sources=sources, now=time.time(), why_not=no_crm_api)
 
 
 def _store(client: Any, settings: Settings) -> RedisDeadLetterStore:
@@ -213,14 +197,9 @@ def _store(client: Any, settings: Settings) -> RedisDeadLetterStore:
 def _select(
     store: RedisDeadLetterStore, ids: tuple[str, ...], everything: bool, where: Filter
 ) -> list[DeadLetter]:
-    if ids:
-        letters = [store.get(i) for i in ids]
-        missing = [i for i, letter in zip(ids, letters, strict=True) if letter is None]
-        if missing:
-            raise click.ClickException(f"no dead letter {', '.join(missing)}")
-        return [letter for letter in letters if letter is not None]
-    if not everything and where == Filter():
-        raise click.UsageError(
-            "name dead letters by id, or select them with --all / --reason / --code / --source / --since"
-        )
-    return store.list(where, limit=10**9)
+    try:
+        return select(store, Selection(ids=ids, where=where, everything=everything))
+    except SelectionError as exc:
+        if ids:
+            raise click.ClickException(str(exc)) from None
+        raise click.UsageError(str(exc)) from None
