@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test lint typecheck unit pytest bench clean
+.PHONY: install demo test lint typecheck unit pytest test-browser bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,15 @@ pytest: install
 # The fast loop while editing (~15 s): no `slow` or `integration` test, no worker or ktsync process.
 unit: install
 	$(BIN)/pytest -q -m "not slow and not integration"
+
+# The operator console in headless Chromium (tests/browser): Debian's chromium and chromium-driver,
+# installed here when missing (the tests never download a browser; elsewhere they are skipped, with why).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+test-browser: install
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver)
+	$(BIN)/pytest -q -m browser tests/browser
 
 bench: install
 	$(BIN)/python -m bench.run
