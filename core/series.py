@@ -7,7 +7,7 @@ Key layout (``{p}`` a tenant's key prefix, ``{t}`` the Unix second a window star
 :data:`STEP`; ``{lane}`` one of :data:`ktsync.core.lanes.LANES`):
 
 * ``{p}:series:{t}``  hash, one per window: ``calls|{lane}`` (KlickTipp calls), ``throttled|{lane}``
-  (calls KlickTipp answered 429), ``done|{lane}`` (task attempts ended, any outcome),
+  (calls KlickTipp answered 429), ``done|{lane}`` (tasks that reached an outcome: not a retry, a deferral or a dead letter),
   ``latency_sum|{lane}`` (seconds, float) and ``latency_count|{lane}`` (changes applied with a known
   enqueue time). Only non-zero fields are written. Each write sets the key to expire
   :data:`HORIZON` seconds after its window closes (by the writer's clock), so at most
