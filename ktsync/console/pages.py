@@ -73,7 +73,7 @@ def review_done(page: Page) -> Response:
         page.console.audit.record(entry(page.user.name, "review_done", tenant, 1, f"request {request_id}",
                                         page.console.clock))  # fmt: skip
     flash = ("ok", f"request {request_id} done") if removed else ("error", f"no request {request_id}")
-    if page.user and "nonce" in page.request.session:
+    if "nonce" in page.request.session:  # a signed-in session (Basic and proxy users have none)
         page.request.session["flash"] = [flash]
     return RedirectResponse(f"/review?tenant={tenant}", status_code=303)
 

@@ -70,6 +70,7 @@ def headless_chromium(binaries: Binaries) -> Iterator[webdriver.Chrome]:
     with tempfile.TemporaryDirectory(prefix="ktsync-chromium-") as profile:
         options = webdriver.ChromeOptions()
         options.binary_location = binaries.chromium
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations, script errors
         for argument in (*ARGUMENTS, f"--user-data-dir={profile}"):
             options.add_argument(argument)
         driver = webdriver.Chrome(service=Service(executable_path=binaries.chromedriver), options=options)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.pages import (
     Shots,
@@ -58,6 +59,7 @@ def test_a_wrong_password_is_refused_and_the_right_one_opens_the_overview(
     assert wait_css(driver, ".flash.error").is_displayed()
     assert all_css(driver, "#overview") == []
     shot("wrong-password")
+    driver.get_log("browser")  # drains the log: the refused login's 401 is expected
 
     login(driver, stack.base_url, user, password)
 
@@ -72,6 +74,20 @@ def test_a_wrong_password_is_refused_and_the_right_one_opens_the_overview(
             driver.find_element(By.ID, f"nav-{page}").get_attribute("href") == f"{stack.base_url}{NAV[page]}"
         )
     shot("overview")
+    # The stylesheet and the refresh script load under the console's Content-Security-Policy, and the
+    # overview refreshes itself in place (its timestamp moves on without a reload)
+    assert (
+        driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+        == "rgb(246, 247, 249)"
+    )
+    first = driver.find_element(By.CSS_SELECTOR, "#overview h1 small").text
+    driver.execute_script("window.__no_reload = true")
+    WebDriverWait(driver, 30).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#overview h1 small").text != first
+    )
+    assert driver.execute_script("return window.__no_reload") is True  # swapped in, not reloaded
+    severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert severe == [], severe
 
 
 def test_a_dead_letter_group_is_replayed_after_its_preview_and_leaves_once_synced(

@@ -405,3 +405,40 @@ def test_each_tenants_dead_letters_are_its_own(
     assert ("conflict", "507") not in groups(client.get("/dead-letters").text)
     assert "letter-9" in client.get("/dead-letters/letter-9", params={"tenant": "acme"}).text
     assert client.get("/dead-letters/letter-9").status_code == 404
+
+
+def test_behind_a_proxy_its_header_names_the_user_and_only_listed_operators_act(
+    settings: Settings, redis_client: redis.Redis, env: dict[str, str], letters: RedisDeadLetterStore
+) -> None:
+    proxy = {"KTSYNC_CONSOLE_PROXY_HEADER": "X-Forwarded-User", "KTSYNC_CONSOLE_PROXY_OPERATORS": "alice"}
+    with serving(console_of(settings, redis_client, env, **proxy)) as url:
+        alice = requests.get(url + "/dead-letters", headers={"X-Forwarded-User": "alice"}, timeout=10)
+        assert 'id="whoami">alice (operator)' in alice.text
+        assert "replay-group" in alice.text
+        dave = Client(url)
+        dave.http.headers["X-Forwarded-User"] = "dave"
+        page = dave.get("/dead-letters")
+        assert 'id="whoami">dave (read-only)' in page.text
+        assert "replay-group" not in page.text
+        assert dave.post("/dead-letters/purge", {"reason": "validation"}).status_code == 403
+        anonymous = requests.get(url + "/", allow_redirects=False, timeout=10)
+        assert anonymous.status_code == 303  # no header, no user
+    assert letters.count() == 6
+
+
+def test_no_personal_data_reaches_the_log(
+    operator: Client,
+    letters: RedisDeadLetterStore,
+    known_contact: ContactState,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")
+    operator.get("/contacts")
+    assert 'id="contact"' in operator.post("/contacts/lookup", {"query": "known@shop.example"}).text
+    operator.get("/dead-letters")
+    assert "2 purged" in operator.post("/dead-letters/purge", {"reason": "validation", "code": "8"}).text
+    assert "1 replayed" in operator.post("/dead-letters/replay", [("ids", "letter-0")]).text
+    assert "op purge tenant=default count=2 reason=validation code=8" in caplog.text
+    assert "op replay tenant=default count=1 1 chosen" in caplog.text
+    assert "@shop.example" not in caplog.text
+    assert "op-secret-1" not in caplog.text
