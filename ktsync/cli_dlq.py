@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ktsync.config.settings import Settings
-from ktsync.letters import ALL, Selection, SelectionError, purge_letters, refetch_for, replay_letters, select
+from ktsync.letters import Selection, SelectionError, purge_letters, refetch_for, replay_letters, select
 from ktsync.letters import parse_since as letters_parse_since
 from ktsync.tenant_ops import tenant_block, tenant_environ
 from ktsync.tenant_scope import tenant_option
@@ -102,11 +102,11 @@ def register(main: click.Group, settings: Callable[[], Settings], redis_block: C
     @tenant_option
     def stats(as_json: bool, tenant: str) -> None:
         """Dead letters grouped by reason and KlickTipp code, each with its meaning and the fix."""
-        from ktsync.worker.deadletter.triage import group
+        from ktsync.worker.deadletter.triage import group_census
 
         with tenant_block(redis_block, settings(), tenant) as (client, conf):
             store = _store(client, conf)
-            groups, evicted = group(store.list(limit=ALL)), store.evicted()
+            groups, evicted = group_census(store.census(), store.get), store.evicted()
         if as_json:
             click.echo(
                 json.dumps({"groups": [g.__dict__ for g in groups], "evicted": evicted}, sort_keys=True)

@@ -39,8 +39,6 @@ from ktsync.worker.ratelimit.redis import bucket_key, inflight_key
 from ktsync.worker.recovery import live_sessions, read_recovery
 from ktsync.worker.stats import RedisStats
 
-SCAN_PAGE = 500
-
 
 @dataclass(frozen=True)
 class QueueStatus:
@@ -185,16 +183,9 @@ def limiter_status(client: redis.Redis, key_prefix: str, account: str, *, limits
 
 
 def dead_letter_counts(client: redis.Redis, key_prefix: str) -> Counter[tuple[str, int | None]]:
-    """Dead letters counted by (reason, KlickTipp code), read page by page (never one huge reply)."""
-    counts: Counter[tuple[str, int | None]] = Counter()
-    for _letter_id, raw in client.hscan_iter(f"{key_prefix}:dlq:entries", count=SCAN_PAGE):
-        try:
-            letter = json.loads(raw)
-            code = (letter.get("error") or {}).get("error")
-            counts[(str(letter["reason"]), code if isinstance(code, int) else None)] += 1
-        except (ValueError, TypeError, KeyError, AttributeError):
-            counts[("unreadable", None)] += 1
-    return counts
+    """Dead letters counted by (reason, KlickTipp code), from the store's cause index (no message read)."""
+    census = RedisDeadLetterStore(client, key_prefix).census()
+    return Counter({(cause.reason, cause.code): cause.count for cause in census})
 
 
 def routed_queues(settings: Settings) -> list[str]:

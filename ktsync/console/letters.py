@@ -27,7 +27,7 @@ from ktsync.letters import (
 )
 from ktsync.letters import select as select_letters
 from ktsync.worker.deadletter import DeadLetter, Filter, RedisDeadLetterStore
-from ktsync.worker.deadletter.triage import group
+from ktsync.worker.deadletter.triage import group, group_census
 
 if TYPE_CHECKING:
     from ktsync.core.replay import Refetch
@@ -81,16 +81,23 @@ def dead_letters(page: Page) -> Response:
     except ConsoleError as exc:
         empty = {"groups": [], "letters": [], "total": 0, "evicted": 0, "tenant": DEFAULT_TENANT}
         return _failed(page, "dead_letters.html", exc, tenants=tenants, fields={}, **empty)
-    everything = store.list(limit=ALL)
-    matching = [letter for letter in everything if want.selection.where.matches(letter)]
+    if want.selection.where == Filter():  # every letter: the groups from the cause index
+        groups, letters, total = (
+            group_census(store.census(), store.get),
+            store.list(limit=SHOWN),
+            store.count(),
+        )
+    else:  # a filter: read the letters it holds
+        matching = store.list(want.selection.where, limit=ALL)
+        groups, letters, total = group(matching), matching[:SHOWN], len(matching)
     return page.render(
         "dead_letters.html",
         tenants=tenants,
         tenant=want.tenant,
         fields=want.fields,
-        groups=group(matching),
-        letters=matching[:SHOWN],
-        total=len(matching),
+        groups=groups,
+        letters=letters,
+        total=total,
         evicted=store.evicted(),
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -56,6 +56,37 @@ class Filter:
 
 
 @dataclass(frozen=True)
+class Cause:
+    """Every letter of one (reason, KlickTipp code): how many, their oldest and newest failure, and the
+    id of one of them (for what a group's KlickTipp code means)."""
+
+    reason: str
+    code: int | None
+    count: int
+    oldest: float
+    newest: float
+    sample: str
+
+
+Census = list[Cause]  # (a method named ``list`` hides the builtin inside the store classes)
+
+
+def census_of(letters: Iterable[tuple[str, str, int | None, float]]) -> Census:
+    """(id, reason, code, last failure) of every letter, counted by cause, biggest first. Pure."""
+    found: dict[tuple[str, int | None], list[Any]] = {}  # cause -> [count, oldest, newest, sample]
+    for letter_id, reason, code, at in letters:
+        seen = found.get((reason, code))
+        if seen is None:
+            found[(reason, code)] = [1, at, at, letter_id]
+        else:
+            seen[0] += 1
+            seen[1] = min(seen[1], at)
+            seen[2] = max(seen[2], at)
+    causes = [Cause(reason, code, *figures) for (reason, code), figures in found.items()]
+    return sorted(causes, key=lambda c: (-c.count, c.reason, c.code or 0))
+
+
+@dataclass(frozen=True)
 class Bounds:
     """The store keeps at most ``max_entries`` letters, none older than ``max_age`` seconds."""
 
@@ -76,6 +107,10 @@ class DeadLetterStore(Protocol):
         ...
 
     def count(self) -> int: ...
+
+    def census(self) -> Census:
+        """Every letter counted by (reason, code), biggest group first, without reading a message."""
+        ...
 
     def remove(self, letter_id: str) -> bool: ...
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import replace
 
-from ktsync.worker.deadletter.base import Bounds, DeadLetter, Filter, merge
+from ktsync.worker.deadletter.base import Bounds, Census, DeadLetter, Filter, census_of, merge
 
 
 class MemoryDeadLetterStore:
@@ -36,6 +36,9 @@ class MemoryDeadLetterStore:
 
     def count(self) -> int:
         return len(self._letters)
+
+    def census(self) -> Census:
+        return census_of((d.id, d.reason, d.code, d.last_failed_at) for d in self._letters.values())
 
     def remove(self, letter_id: str) -> bool:
         return self._letters.pop(letter_id, None) is not None

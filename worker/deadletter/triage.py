@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from ktsync.worker.deadletter.base import DeadLetter
+from ktsync.worker.deadletter.base import Census, DeadLetter
 from ktsync.worker.klicktipp.codes import describe
 
 # reason -> (what happened, what the operator does about it). The README's runbook says the same.
@@ -127,19 +128,31 @@ def group(letters: Iterable[DeadLetter]) -> list[Group]:
     buckets: dict[tuple[str, int | None], list[DeadLetter]] = {}
     for letter in letters:
         buckets.setdefault((letter.reason, letter.code), []).append(letter)
-    groups = [_group(reason, code, items) for (reason, code), items in buckets.items()]
+    groups = [
+        _group(reason, code, len(items), [i.last_failed_at for i in items], items[0].error)
+        for (reason, code), items in buckets.items()
+    ]
     return sorted(groups, key=lambda g: (-g.count, g.reason, g.code or 0))
 
 
-def _group(reason: str, code: int | None, letters: list[DeadLetter]) -> Group:
+def group_census(census: Census, sample: Callable[[str], DeadLetter | None]) -> list[Group]:
+    """The groups of a store's :meth:`census`, biggest first; ``sample`` reads the one letter per group
+    whose error says what its KlickTipp code means (only groups with a code read one)."""
+    groups = []
+    for cause in census:
+        letter = sample(cause.sample) if cause.code is not None else None
+        error = letter.error if letter is not None else {}
+        groups.append(_group(cause.reason, cause.code, cause.count, [cause.oldest, cause.newest], error))
+    return groups
+
+
+def _group(reason: str, code: int | None, count: int, times: list[float], sample: Mapping[str, Any]) -> Group:
     meaning, fix = RUNBOOK.get(reason, UNKNOWN)
-    sample = letters[0].error
     detail = describe(code, sample.get("code"), sample.get("operation")) if code is not None else None
-    times = [letter.last_failed_at for letter in letters]
     return Group(
         reason,
         code,
-        len(letters),
+        count,
         min(times),
         max(times),
         f"{meaning}{f' - {detail}' if detail else ''}",
