@@ -53,9 +53,16 @@ class Selection:
     ids: tuple[str, ...] = ()
     where: Filter = field(default_factory=Filter)
     everything: bool = False
+    without_code: bool = (
+        False  # only letters KlickTipp gave no error code (a group such as "retries_exhausted, -")
+    )
 
     def names_something(self) -> bool:
-        return bool(self.ids) or self.everything or self.where != Filter()
+        return bool(self.ids) or self.everything or self.without_code or self.where != Filter()
+
+    def matches(self, letter: DeadLetter) -> bool:
+        """Whether a letter is of the selection's filter (ids aside)."""
+        return self.where.matches(letter) and (not self.without_code or letter.code is None)
 
     def describe(self) -> str:
         """The selection in words for logs and the audit trail (ids counted, never listed addresses)."""
@@ -65,7 +72,7 @@ class Selection:
             f"{name}={value}"
             for name, value in (
                 ("reason", self.where.reason),
-                ("code", self.where.code),
+                ("code", "none" if self.without_code else self.where.code),
                 ("source", self.where.source),
             )
             if value is not None
@@ -87,7 +94,7 @@ def select(store: DeadLetterStore, selection: Selection) -> list[DeadLetter]:
         raise SelectionError(
             "name dead letters by id, or select them with --all / --reason / --code / --source / --since"
         )
-    return store.list(selection.where, limit=ALL)
+    return [letter for letter in store.list(selection.where, limit=ALL) if selection.matches(letter)]
 
 
 def replay_letters(

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ktsync.core.replay import Refetch
 
 SHOWN = 200  # entries listed on the page (groups count every letter)
+NO_CODE = "none"  # the code field of a group KlickTipp gave no code: exactly its letters, not every code
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,13 @@ def chosen(page: Page, *, with_ids: bool = True) -> Chosen:
     tenant = page.arg("tenant") or DEFAULT_TENANT
     fields = {name: page.arg(name) for name in ("reason", "code", "source", "since")}
     code: int | None = None
-    if fields["code"]:
+    if fields["code"] and fields["code"] != NO_CODE:
         try:
             code = int(fields["code"])
         except ValueError:
-            raise ConsoleError(f"code: a KlickTipp error code is a number, not {fields['code']!r}") from None
+            raise ConsoleError(
+                f"code: a KlickTipp error code is a number (or {NO_CODE}: none given), not {fields['code']!r}"
+            ) from None
     try:
         since = parse_since(fields["since"], page.console.clock())
     except ValueError as exc:
@@ -61,7 +64,10 @@ def chosen(page: Page, *, with_ids: bool = True) -> Chosen:
     where = Filter(reason=fields["reason"] or None, code=code, source=fields["source"] or None, since=since)
     ids = tuple(page.args("ids")) if with_ids else ()
     everything = page.arg("scope") == "all"
-    return Chosen(tenant, Selection(ids=ids, where=where, everything=everything), fields)
+    without_code = fields["code"] == NO_CODE
+    return Chosen(
+        tenant, Selection(ids=ids, where=where, everything=everything, without_code=without_code), fields
+    )
 
 
 def _store(page: Page, tenant: str) -> RedisDeadLetterStore:
@@ -81,14 +87,14 @@ def dead_letters(page: Page) -> Response:
     except ConsoleError as exc:
         empty = {"groups": [], "letters": [], "total": 0, "evicted": 0, "tenant": DEFAULT_TENANT}
         return _failed(page, "dead_letters.html", exc, tenants=tenants, fields={}, **empty)
-    if want.selection.where == Filter():  # every letter: the groups from the cause index
+    if not want.selection.names_something():  # every letter: the groups from the cause index
         groups, letters, total = (
             group_census(store.census(), store.get),
             store.list(limit=SHOWN),
             store.count(),
         )
     else:  # a filter: read the letters it holds
-        matching = store.list(want.selection.where, limit=ALL)
+        matching = [x for x in store.list(want.selection.where, limit=ALL) if want.selection.matches(x)]
         groups, letters, total = group(matching), matching[:SHOWN], len(matching)
     return page.render(
         "dead_letters.html",

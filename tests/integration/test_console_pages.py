@@ -442,3 +442,27 @@ def test_no_personal_data_reaches_the_log(
     assert "op replay tenant=default count=1 1 chosen" in caplog.text
     assert "@shop.example" not in caplog.text
     assert "op-secret-1" not in caplog.text
+
+
+def test_a_group_without_a_code_is_exactly_its_letters(
+    operator: Client, letters: RedisDeadLetterStore, redis_client: redis.Redis, settings: Settings
+) -> None:
+    # Given a letter of the same reason that KlickTipp did give a code
+    letters.add(letter(7, "retries_exhausted", 500))
+    page = operator.get("/dead-letters")
+    assert groups(page.text)[("retries_exhausted", "")] == 3
+    assert groups(page.text)[("retries_exhausted", "500")] == 1
+    # When the operator replays the group without a code (its button sends code=none)
+    assert 'name="code" value="none"' in page.text
+    preview = operator.post("/dead-letters/replay/preview", {"reason": "retries_exhausted", "code": "none"})
+    # Then only its three letters are in it
+    assert "3 would be replayed, 0 refused" in preview.text
+    assert "letter-7" not in preview.text
+    done = operator.post("/dead-letters/replay", {"reason": "retries_exhausted", "code": "none"})
+    assert "3 replayed, 0 refused" in done.text
+    assert _bulk_pending(redis_client, settings) == 3
+    (logged,) = RedisAuditLog(redis_client, settings.deployment_prefix).recent()
+    assert logged.detail == "reason=retries_exhausted code=none"
+    filtered = operator.get("/dead-letters", params={"code": "none"})
+    assert ("retries_exhausted", "500") not in groups(filtered.text)
+    assert groups(filtered.text)[("invalid_message", "")] == 1
