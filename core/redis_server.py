@@ -25,6 +25,8 @@ from pathlib import Path
 
 import redis
 
+from ktsync.core.processes import stop
+
 REDIS_URL_ENV = "KTSYNC_REDIS_URL"
 STARTUP_TIMEOUT_S = 10.0
 
@@ -81,12 +83,7 @@ def ephemeral_redis(binary: Path | None = None) -> Iterator[RedisHandle]:
             _wait_until_ready(url, proc)
             yield RedisHandle(url=url, owned=True)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def _wait_until_ready(url: str, proc: subprocess.Popen[bytes]) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "BodyTooLarge",
     "bytes_response",
     "catch_all",
+    "in_thread",
     "json_response",
     "read_body",
     "serve",
@@ -211,10 +212,10 @@ THREAD_START_TIMEOUT = 10.0
 
 
 @contextmanager
-def in_thread(config: uvicorn.Config, name: str) -> Iterator[str]:
-    """The base URL while the server of ``config`` (port 0: a free one) listens in a daemon thread of
+def in_thread(config: uvicorn.Config | uvicorn.Server, name: str) -> Iterator[str]:
+    """The base URL while the server (of ``config``; port 0: a free one) listens in a daemon thread of
     this process; stopped afterwards. For tests and benchmarks that need real HTTP on loopback."""
-    server = uvicorn.Server(config)
+    server = config if isinstance(config, uvicorn.Server) else uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + THREAD_START_TIMEOUT
@@ -224,7 +225,7 @@ def in_thread(config: uvicorn.Config, name: str) -> Iterator[str]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{config.host}:{port}"
+        yield f"http://{server.config.host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

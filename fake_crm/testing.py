@@ -23,6 +23,7 @@ from typing import IO, Any, Final, cast
 import requests
 
 from fake_crm.state import CLOSE_API_KEY, HUBSPOT_TOKEN, ZOHO_TOKEN
+from ktsync.core.processes import stop
 
 __all__ = [
     "CLOSE_API_KEY",
@@ -132,20 +133,9 @@ def _wait_until_ready(process: subprocess.Popen[bytes], stdout: IO[bytes], stder
         if found is not None:
             return f"http://{found.group(1).decode()}:{found.group(2).decode()}"
         time.sleep(0.02)
-    _stop(process)
+    stop(process)
     detail = _read(stderr).decode(errors="replace") or _read(stdout).decode(errors="replace")
     raise RuntimeError(f"fake CRM did not become ready (exit {process.returncode}):\n{detail}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @contextmanager
@@ -160,4 +150,4 @@ def running_fake_crm(*, port: int = 0) -> Iterator[RunningFakeCrm]:
             base_url = _wait_until_ready(process, stdout, stderr)
             yield RunningFakeCrm(base_url=base_url, control=FakeCrmControl(base_url), process=process)
         finally:
-            _stop(process)
+            stop(process)

@@ -40,6 +40,7 @@ import requests
 
 from fake_klicktipp.auth import partner_signature
 from fake_klicktipp.options import Profile
+from ktsync.core.processes import stop
 
 DEMO_USERNAME: Final = "demo"
 DEMO_PASSWORD: Final = "demo-secret"  # noqa: S105 - the fake's published demo credential
@@ -225,15 +226,6 @@ def _wait_until_ready(process: subprocess.Popen[bytes], stdout: IO[bytes], stder
     raise RuntimeError(f"fake KlickTipp did not become ready (exit {process.returncode}):\n{detail}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @contextmanager
 def running_fake(
     *, port: int | None = None, seed: Path | None = None, profile: Profile | None = None
@@ -251,4 +243,4 @@ def running_fake(
             yield RunningFake(base_url=base_url, control=FakeControl(base_url), process=process)
         finally:
             if process.poll() is None:
-                _stop(process)
+                stop(process)

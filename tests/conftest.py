@@ -15,6 +15,7 @@ import redis
 
 from fake_klicktipp.testing import FakeControl, RunningFake, running_fake
 from ktsync.core.redis_server import RedisHandle, resolve_redis
+from tests.redis_keys import forget_keys
 
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -37,12 +38,7 @@ def redis_client(redis_handle: RedisHandle, namespace: str) -> Iterator[redis.Re
     if redis_handle.owned:
         client.flushdb()
     yield client
-    if redis_handle.owned:
-        client.flushdb()
-    else:
-        keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
-        if keys:
-            client.delete(*keys)
+    forget_keys(client, redis_handle, namespace)
     client.close()
 
 

@@ -60,32 +60,33 @@ def _subject(page: Page) -> tuple[str, str, str]:
 
 
 def forget_preview(page: Page) -> Response:
-    from ktsync.cli_contact import erasure
-    from ktsync.worker.erasure import Subject
-
-    try:
-        tenant, source, crm_id = _subject(page)
-        with erasure(page.console.scoped(tenant), page.console.tenant_env(tenant)) as eraser:
-            survey = eraser.survey(Subject.of(contacts=[(source, crm_id)]))
-    except (ConsoleError, click.ClickException) as exc:
-        page.flash("error", exc.format_message() if isinstance(exc, click.ClickException) else str(exc))
-        return page.render("forget.html", status=400, survey=None, report=None, tenant="", contact=None)
-    return page.render("forget.html", survey=survey, report=None, tenant=tenant, contact=(source, crm_id))
+    return _forget(page, erase=False)
 
 
 def forget(page: Page) -> Response:
+    return _forget(page, erase=True)
+
+
+def _forget(page: Page, *, erase: bool) -> Response:
+    """What an erasure of the contact would remove (``erase``: remove it, and log who did)."""
     from ktsync.cli_contact import erasure
     from ktsync.worker.erasure import Subject
 
+    report = None
     try:
         tenant, source, crm_id = _subject(page)
         with erasure(page.console.scoped(tenant), page.console.tenant_env(tenant)) as eraser:
             survey = eraser.survey(Subject.of(contacts=[(source, crm_id)]))
-            report = eraser.erase(survey.subject, requested_at=time.time(), by=f"console:{page.user.name}")
+            if erase:
+                report = eraser.erase(
+                    survey.subject, requested_at=time.time(), by=f"console:{page.user.name}"
+                )
     except (ConsoleError, click.ClickException) as exc:
         page.flash("error", exc.format_message() if isinstance(exc, click.ClickException) else str(exc))
         return page.render("forget.html", status=400, survey=None, report=None, tenant="", contact=None)
-    page.console.audit.record(
-        entry(page.user.name, "forget", tenant, 1, f"contact {source}/{crm_id}", page.console.clock)
-    )
-    return page.render("forget.html", survey=None, report=report, tenant=tenant, contact=(source, crm_id))
+    if report is not None:
+        page.console.audit.record(
+            entry(page.user.name, "forget", tenant, 1, f"contact {source}/{crm_id}", page.console.clock)
+        )
+    shown = None if erase else survey
+    return page.render("forget.html", survey=shown, report=report, tenant=tenant, contact=(source, crm_id))

@@ -134,12 +134,14 @@ def _history(page: Page, tenant: str, letter: DeadLetter) -> list[dict[str, obje
     return read_timeline(page.console.client, page.console.scoped(tenant).key_prefix, *contact)
 
 
-def _selected(page: Page) -> tuple[Chosen, list[DeadLetter]]:
+def _selected(page: Page) -> tuple[Chosen, RedisDeadLetterStore, list[DeadLetter]]:
+    """The selection a form names, the tenant's store and the letters it holds."""
     want = chosen(page)
     if not want.selection.names_something():
         raise ConsoleError("choose dead letters first: tick some, or use a group's button")
+    store = _store(page, want.tenant)
     try:
-        return want, select_letters(_store(page, want.tenant), want.selection)
+        return want, store, select_letters(store, want.selection)
     except SelectionError as exc:
         raise ConsoleError(str(exc)) from None
 
@@ -157,11 +159,11 @@ def _refetch(page: Page, tenant: str) -> Refetch | None:
 
 def replay_preview(page: Page) -> Response:
     try:
-        want, letters = _selected(page)
+        want, store, letters = _selected(page)
         results = replay_letters(
             page.console.settings,
             want.tenant,
-            _store(page, want.tenant),
+            store,
             letters,
             dry_run=True,
             refetch=_refetch(page, want.tenant),
@@ -183,15 +185,9 @@ def replay(page: Page) -> Response:
     from ktsync.producers import EnqueueError
 
     try:
-        want, letters = _selected(page)
+        want, store, letters = _selected(page)
         how = _refetch(page, want.tenant)
-        results = replay_letters(
-            page.console.settings,
-            want.tenant,
-            _store(page, want.tenant),
-            letters,
-            refetch=how,
-        )
+        results = replay_letters(page.console.settings, want.tenant, store, letters, refetch=how)
     except (ConsoleError, EnqueueError) as exc:
         return _failed(page, "replay_result.html", exc, want=None, results=[], replayed=0, refused=0)
     replayed = sum(1 for r in results if r.task_id)
@@ -206,7 +202,7 @@ def replay(page: Page) -> Response:
 
 def purge_preview(page: Page) -> Response:
     try:
-        want, letters = _selected(page)
+        want, _, letters = _selected(page)
     except ConsoleError as exc:
         return _failed(page, "purge_preview.html", exc, want=None, letters=[])
     return page.render("purge_preview.html", want=want, letters=letters)
@@ -214,8 +210,8 @@ def purge_preview(page: Page) -> Response:
 
 def purge(page: Page) -> Response:
     try:
-        want, letters = _selected(page)
-        purged = purge_letters(_store(page, want.tenant), letters)
+        want, store, letters = _selected(page)
+        purged = purge_letters(store, letters)
     except ConsoleError as exc:
         return _failed(page, "purge_result.html", exc, want=None, purged=0)
     page.console.audit.record(

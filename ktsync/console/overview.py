@@ -36,8 +36,7 @@ from ktsync.worker.lanemetrics import recent_shares
 from ktsync.worker.recovery import live_sessions, read_recovery
 from ktsync.worker.runtime import account_key, limits
 from ktsync.worker.stats import RedisStats
-
-THROTTLED = "429"
+from ktsync.worker.telemetry import throttled_calls
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class TenantFigures:
     outcomes: dict[str, int]
     refused: list[dict[str, Any]]
     history: dict[str, list[series.Point]]  # lane -> an hour, oldest first
-    done_per_s: dict[str, float] = field(default_factory=dict)  # lane -> tasks finished per second lately
+    at: float = 0.0  # when it was read
     deferred: int = 0  # tasks waiting for the budget of the tenant's KlickTipp login
     error: str = ""  # why the tenant's settings could not be read
 
@@ -59,7 +58,8 @@ class TenantFigures:
         return sum(self.dead_letters.values())
 
     def throughput(self, lane: str) -> float:
-        return self.done_per_s.get(lane, 0.0)
+        """Tasks per second that reached an outcome lately (see :func:`ktsync.core.series.throughput`)."""
+        return series.throughput(self.history.get(lane, []), self.at)
 
     def budget_use(self) -> float | None:
         """The share of the burst spent right now (0: full bucket)."""
@@ -78,10 +78,10 @@ class Overview:
     tenants: list[TenantFigures] = field(default_factory=list)
 
 
-def throttled_calls(client: redis.Redis, prefix: str) -> int:
+def throttled_so_far(client: redis.Redis, prefix: str) -> int:
     """KlickTipp's 429 answers recorded so far (``{p}:metrics:calls``, fields ``{operation}|{status}``)."""
     raw = cast(dict[bytes, bytes], client.hgetall(f"{prefix}:metrics:calls"))
-    return sum(int(v) for k, v in raw.items() if k.decode().rsplit("|", 1)[-1] == THROTTLED)
+    return throttled_calls({k.decode(): int(v) for k, v in raw.items()})
 
 
 def _tenant(
@@ -98,17 +98,16 @@ def _tenant(
     for (reason, _code), count in dead_letter_counts(client, prefix).items():
         by_reason[reason] += count
     limiter = limiter_status(client, conf.deployment_prefix, account, limits=limits(conf))
-    history = series.read(client, prefix, now)
     return TenantFigures(
         name=name,
         enabled=enabled,
         limiter=limiter,
-        throttled=throttled_calls(client, prefix),
+        throttled=throttled_so_far(client, prefix),
         dead_letters=dict(by_reason),
         outcomes=RedisStats(client, prefix).snapshot(),
         refused=refused_credentials(client, prefix),
-        history=history,
-        done_per_s={lane: series.throughput(points, now) for lane, points in history.items()},
+        history=series.read(client, prefix, now),
+        at=now,
         deferred=deferred_of(deferred, account),
     )
 

@@ -8,19 +8,18 @@ from ktsync.console.audit import entry
 from ktsync.console.charts import sparkline
 from ktsync.console.context import ConsoleError
 from ktsync.console.frame import Page
-from ktsync.console.overview import gather
+from ktsync.console.overview import TenantFigures, gather
 from ktsync.core.lanes import LANES
 from ktsync.core.tenants import DEFAULT_TENANT
 from ktsync.worker.deadletter.triage import RUNBOOK
 from ktsync.worker.review import RedisReviewList
 
 
-def _charts(figures: object) -> dict[str, dict[str, str]]:
+def _charts(figures: TenantFigures) -> dict[str, dict[str, str]]:
     """Per lane: calls/s, 429s/s and mean sync latency over the hour, as inline SVG."""
-    history = getattr(figures, "history", {})
     charts = {}
     for lane in LANES:
-        points = history.get(lane.value, [])
+        points = figures.history.get(lane.value, [])
         charts[lane.value] = {
             "calls": sparkline([p.calls_per_s for p in points], label=f"{lane.value} calls/s", unit="/s"),
             "throttled": sparkline(

@@ -22,12 +22,14 @@ import yaml
 
 from fake_klicktipp.testing import DEMO_PASSWORD, DEMO_USERNAME, SINGLE_OPT_IN_LIST_ID, FakeControl
 from ktsync.config.settings import DEFAULT_CONFIG_PATH, Settings, load_settings
+from ktsync.core.processes import stop
 from ktsync.core.redis_server import RedisHandle
 from ktsync.producers import Producer
 from ktsync.worker.deadletter import RedisDeadLetterStore
 from ktsync.worker.state import RedisStateStore
 from tests.integration.fault_helpers import batch, worker_process
 from tests.integration.sync_helpers import SOURCE, upsert, wait_for
+from tests.redis_keys import forget_keys
 
 OPERATOR = ("op", "op-secret-1")
 VIEWER = ("viewer", "viewer-secret-1")
@@ -82,13 +84,7 @@ def console_process(env: Mapping[str, str], log: Path) -> Iterator[str]:
         assert isinstance(url, str), f"ktsync console exited ({process.returncode}):\n{log.read_text()}"
         yield url
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process, timeout=10)
 
 
 @dataclass
@@ -174,9 +170,4 @@ def running_stack(
 
 def _forget_keys(client: redis.Redis, redis_handle: RedisHandle, namespace: str) -> None:
     with suppress(redis.RedisError):
-        if redis_handle.owned:
-            client.flushdb()
-        else:
-            keys = list(client.scan_iter(match=f"{namespace}*", count=1000))
-            if keys:
-                client.delete(*keys)
+        forget_keys(client, redis_handle, namespace)

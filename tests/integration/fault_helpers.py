@@ -26,6 +26,7 @@ import yaml
 from fake_klicktipp.testing import CRM_CONTACT_ID_FIELD, FakeControl
 from ktsync.config.settings import Settings
 from ktsync.core.broker import UNACKED_KEY, key_queue_registry, sub_queues
+from ktsync.core.processes import stop
 from ktsync.core.redis_server import find_redis_server, free_port
 from ktsync.worker.deadletter import DeadLetterStore
 from ktsync.worker.recovery import live_sessions
@@ -255,13 +256,8 @@ class OwnedRedis:
 
     def stop(self) -> None:
         """SIGTERM: Redis finishes the AOF and exits (a restart, not a crash)."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            stop(self._process, timeout=STOP_TIMEOUT)
         self._process = None
 
     def restart(self) -> None:

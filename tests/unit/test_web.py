@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +22,7 @@ from ktsync.core.web import (
     BodyTooLarge,
     bytes_response,
     catch_all,
+    in_thread,
     json_response,
     read_body,
     serve,
@@ -43,17 +42,8 @@ def _app() -> Starlette:
 
 @contextmanager
 def _running(server: AnnouncingServer) -> Iterator[int]:
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline and thread.is_alive():
-        time.sleep(0.01)
-    assert server.started, "the server did not start"
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with in_thread(server, "web-under-test") as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def test_the_ready_line_names_the_port_the_system_picked_for_port_0(

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -163,9 +163,12 @@ def settings_for(handle: RedisHandle, namespace: str) -> Settings:
 
 
 @contextmanager
-def serving(settings: Settings, secrets: WebhookSecrets = SECRETS) -> Iterator[str]:
-    """The real receiver (real Producer, real Redis) under uvicorn in a thread; yields its base URL."""
-    with running_receiver(settings, secrets) as receiver, ThreadPoolExecutor(4) as pool:
+def serving(
+    settings: Settings, secrets: WebhookSecrets = SECRETS, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """The real receiver (real Producer, real Redis) under uvicorn in a thread; yields its base URL.
+    ``env``: where tenants' secrets are revealed from (default ``os.environ``)."""
+    with running_receiver(settings, secrets, env) as receiver, ThreadPoolExecutor(4) as pool:
         config = build_config(WebhookApp(receiver, pool), host="127.0.0.1", port=0, log_level="warning")
         with in_thread(config, "webhooks-under-test") as url:
             yield url

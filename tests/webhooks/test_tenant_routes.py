@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from ktsync.core.redis_server import RedisHandle
 from ktsync.core.tenants import DEFAULT_TENANT
 from ktsync.producers.webhooks.receiver import Receiver
 from ktsync.producers.webhooks.routes import resolve
-from ktsync.producers.webhooks.server import running_receiver
 from ktsync.producers.webhooks.tenants import Hooks, RegistryHooks
 from tests.webhooks.helpers import (
     GENERIC_SECRET,
@@ -35,6 +33,7 @@ from tests.webhooks.helpers import (
     hubspot_event,
     hubspot_headers,
     queued,
+    serving,
     settings_for,
 )
 from tests.webhooks.test_receiver import HOST, RecordingEnqueuer, request
@@ -234,29 +233,9 @@ def settings(redis_handle: RedisHandle, namespace: str, redis_client: redis.Redi
 
 @pytest.fixture
 def base_url(settings: Settings, redis_client: redis.Redis) -> Iterator[str]:
-    import threading
-
-    import uvicorn
-
-    from ktsync.producers.webhooks.app import WebhookApp
-    from ktsync.producers.webhooks.server import build_config
-
     RedisTenantRegistry(redis_client, settings.deployment_prefix).put("acme", ACME)
-    with running_receiver(settings, SECRETS, ENV) as receiver, ThreadPoolExecutor(4) as pool:
-        server = uvicorn.Server(
-            build_config(WebhookApp(receiver, pool), host="127.0.0.1", port=0, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline and thread.is_alive():
-            time.sleep(0.01)
-        assert server.started, "the webhook receiver did not start"
-        try:
-            yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+    with serving(settings, SECRETS, ENV) as url:
+        yield url
 
 
 def post(url: str, body: bytes, headers: Mapping[str, str]) -> requests.Response:
