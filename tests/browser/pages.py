@@ -33,10 +33,27 @@ def all_css(driver: WebDriver, selector: str) -> list[WebElement]:
     return list(driver.find_elements(By.CSS_SELECTOR, selector))
 
 
+def _gone(element: WebElement) -> Callable[[WebDriver], bool]:
+    """Whether ``element`` left the document: Selenium's ``staleness_of``, plus the "unknown error"
+    chromedriver sometimes answers for an element whose page is being replaced ("Node with given id
+    does not belong to the document", seen here once in CI)."""
+    stale = ec.staleness_of(element)
+
+    def check(driver: WebDriver) -> bool:
+        try:
+            return bool(stale(driver))
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+
+    return check
+
+
 def click_and_load(driver: WebDriver, element: WebElement, then: str) -> WebElement:
     """Click something that submits or navigates, and wait for the next page's ``then`` element."""
     element.click()
-    WebDriverWait(driver, WAIT).until(ec.staleness_of(element), message="the page did not change")
+    WebDriverWait(driver, WAIT).until(_gone(element), message="the page did not change")
     return wait_css(driver, then)
 
 
