@@ -75,12 +75,16 @@ def replay(
     room: Callable[[int], object] | None = None,
     chunk: int = CHUNK,
     refetch: Refetch | None = None,
+    noted: Callable[[str], object] | None = None,
 ) -> list[ReplayResult]:
     """Publish each letter's message again with ``replay_of``; refuse what cannot succeed as it is.
 
     With ``refetch``, publish instead a ``crm.contact_changed`` of the letter's contact (refused,
     and left in the store, where there is no CRM API or nothing to reload).
-    ``room(n)`` is called before every ``chunk`` replays and may block (the bulk lane's flow control)."""
+    ``room(n)`` is called before every ``chunk`` replays and may block (the bulk lane's flow control).
+    ``noted(letter_id)`` is called just before a letter's replay is published (the store counts it
+    then: counted after, the count could overwrite, or be overwritten by, what a fast worker wrote
+    when the replay failed again)."""
     results = []
     sent = 0
     for letter in letters:
@@ -90,6 +94,8 @@ def replay(
             continue
         if room is not None and sent % chunk == 0:
             room(chunk)
+        if noted is not None:
+            noted(letter.id)
         task_id = sender.send(task, args, {"replay_of": letter.id}, str(uuid.uuid4()))
         sent += 1
         results.append(ReplayResult(letter.id, task_id, refetched=refetch is not None))

@@ -108,7 +108,7 @@ def replay_letters(
     lane: str = "bulk",
 ) -> list[ReplayResult]:
     """Publish the letters' messages again (or, with ``refetch``, reload their contacts from the CRM)
-    on ``lane`` of ``tenant``; every published replay is counted on its letter. ``settings``: the
+    on ``lane`` of ``tenant``; each replay is counted on its letter as it is published. ``settings``: the
     deployment's. Raises :class:`~ktsync.producers.EnqueueError` when the broker fails (replaying
     again is safe: a letter stays until its replay succeeds)."""
     from ktsync.core.replay import replay as publish_again
@@ -118,11 +118,7 @@ def replay_letters(
         return publish_again(letters, _NOTHING_SENT, dry_run=True, refetch=refetch)
     with Producer(settings, lane=lane, tenant=None if tenant == DEFAULT_TENANT else tenant) as producer:
         room = producer.wait_for_room if lane == "bulk" else None
-        results = publish_again(letters, producer, dry_run=dry_run, room=room, refetch=refetch)
-    for result in results:
-        if result.task_id:
-            store.note_replay(result.letter_id)
-    return results
+        return publish_again(letters, producer, room=room, refetch=refetch, noted=store.note_replay)
 
 
 class _NothingSent:

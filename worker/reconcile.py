@@ -135,8 +135,5 @@ def _replay_failed(dead_letters: DeadLetterStore, sender: Sender, *, before: flo
         for letter in dead_letters.list(Filter(reason=reason), limit=limit)
         if letter.last_failed_at < before
     )
-    results = replay(list(letters)[:limit], sender)
-    for result in results:
-        if result.task_id:
-            dead_letters.note_replay(result.letter_id)
+    results = replay(list(letters)[:limit], sender, noted=dead_letters.note_replay)
     return sum(1 for r in results if r.task_id)

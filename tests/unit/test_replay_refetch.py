@@ -45,6 +45,18 @@ def test_a_plain_replay_resends_the_stored_message_as_it_is() -> None:
     assert sender.sent == [(UPSERT, [message], {"replay_of": "L1"})]
 
 
+def test_a_replay_is_counted_on_its_letter_before_it_is_published_and_a_refused_one_not_at_all() -> None:
+    # A worker that fails the replay again at once rewrites the letter; a count written after the
+    # publish could overwrite that letter, or be overwritten by it (seen in CI: replays 0 after a replay).
+    sender, order = RecordingSender(), []
+    noted = lambda letter_id: order.append((letter_id, len(sender.sent)))  # noqa: E731
+
+    replay([letter("L1", upsert("hubspot", "501")), letter("L2", {"raw": "x"}), letter("L3", upsert("hubspot", "7"))],
+           sender, noted=noted)  # fmt: skip
+
+    assert order == [("L1", 0), ("L3", 1)]
+
+
 @pytest.mark.parametrize(
     ("stored", "task", "says"),
     [
