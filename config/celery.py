@@ -11,6 +11,8 @@ from ktsync.core.lanes import Lane
 
 # Tasks that make no KlickTipp call of their own but enqueue many that do.
 BULK_TASKS = ("ktsync.reconcile",)
+# Kombu's Redis transport with a repair for a Redis that goes away under a waiting consumer.
+BROKER_TRANSPORT = "ktsync.worker.transport:Transport"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -36,6 +38,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         transport["global_keyprefix"] = settings.broker_prefix
     return {
         "broker_url": settings.redis_url,
+        "broker_transport": BROKER_TRANSPORT,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # a restarting Redis is waited for, never given up on
         # Tasks must be redelivered only when a worker really died, never while they wait: every retry
