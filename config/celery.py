@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from kombu.connection import Connection
 from kombu.entity import Queue
 
 from ktsync.config.settings import Settings
@@ -11,8 +13,20 @@ from ktsync.core.lanes import Lane
 
 # Tasks that make no KlickTipp call of their own but enqueue many that do.
 BULK_TASKS = ("ktsync.reconcile",)
-# Kombu's Redis transport with a repair for a Redis that goes away under a waiting consumer.
-BROKER_TRANSPORT = "ktsync.worker.transport:Transport"
+# Kombu's Redis transport with ktsync's repairs for a Redis that goes away (ktsync.worker.transport),
+# chosen by the broker URL's scheme (any other scheme: kombu's own choice). Connections still call it
+# redis:// or rediss:// (the workers' log, Flower's broker view, which connects by that scheme).
+BROKER_TRANSPORTS = {
+    "redis": "ktsync.worker.transport:Transport",
+    "rediss": "ktsync.worker.transport:TlsTransport",
+}
+for _scheme, _path in BROKER_TRANSPORTS.items():
+    Connection.resolve_aliases.setdefault(_path, _scheme)
+
+
+def broker_transport(url: str) -> str | None:
+    """The transport Celery is given for a broker URL (None: kombu's, by the URL's scheme)."""
+    return BROKER_TRANSPORTS.get(urlsplit(url).scheme)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -38,7 +52,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         transport["global_keyprefix"] = settings.broker_prefix
     return {
         "broker_url": settings.redis_url,
-        "broker_transport": BROKER_TRANSPORT,
+        "broker_transport": broker_transport(settings.redis_url),
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # a restarting Redis is waited for, never given up on
         # Tasks must be redelivered only when a worker really died, never while they wait: every retry

@@ -1,6 +1,6 @@
 """ktsync's broker transport: kombu's Redis transport with two repairs for a Redis that goes away.
 
-Selected by the Celery setting ``broker_transport`` (:data:`ktsync.config.celery.BROKER_TRANSPORT`);
+Selected by the Celery setting ``broker_transport`` (:data:`ktsync.config.celery.BROKER_TRANSPORTS`);
 producers use it too. ``tests/integration/test_broker_transport.py`` reproduces both failures against
 kombu's own transport (Celery 5.7 / kombu 5.7; each seen in about one Redis restart in eight to four
 here).
@@ -121,6 +121,9 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+TlsTransport = Transport  # the same, for rediss:// URLs (a name of its own so connections say rediss://)
 
 
 @atexit.register

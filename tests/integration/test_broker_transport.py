@@ -26,7 +26,7 @@ import redis
 from kombu import Connection, Consumer, Exchange, Message, Producer, Queue
 from kombu.transport import redis as kombu_redis
 
-from ktsync.config.celery import BROKER_TRANSPORT
+from ktsync.config.celery import BROKER_TRANSPORTS, broker_transport
 from ktsync.worker.transport import HELD, Transport
 from tests.integration.fault_helpers import OwnedRedis
 
@@ -142,9 +142,22 @@ def test_ktsyncs_transport_closes_and_leaves_the_unacked_message_for_crash_recov
     assert what_redis_has(owned_server) == {"queued": [], "unacked": [{"n": 1}]}
 
 
-def test_workers_and_producers_use_ktsyncs_transport() -> None:
+def test_workers_and_producers_use_ktsyncs_transport_which_connections_still_call_redis() -> None:
     from ktsync.worker.celery_app import app
 
-    assert app.conf.broker_transport == BROKER_TRANSPORT
+    assert app.conf.broker_transport == BROKER_TRANSPORTS["redis"]
     with app.connection_for_write() as connection:
         assert isinstance(connection.transport, Transport)
+        # what the worker logs ("Connected to redis://...") and what Flower's broker view connects by
+        assert connection.as_uri().startswith("redis://")
+
+
+@pytest.mark.parametrize(
+    ("url", "transport", "scheme"),
+    [("redis://127.0.0.1:6390/0", BROKER_TRANSPORTS["redis"], "redis://"),
+     ("rediss://127.0.0.1:6390/0?ssl_cert_reqs=required", BROKER_TRANSPORTS["rediss"], "rediss://"),
+     ("redis+socket:///run/redis.sock", None, "redis+socket://")],
+)  # fmt: skip
+def test_the_transport_follows_the_broker_urls_scheme(url: str, transport: str | None, scheme: str) -> None:
+    assert broker_transport(url) == transport
+    assert Connection(url, transport=transport).as_uri().startswith(scheme)
