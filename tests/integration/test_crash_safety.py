@@ -11,6 +11,11 @@ runs again after a crash is harmless because every KlickTipp call is idempotent 
 e-mail, tags as a desired state) and events of one contact never interleave (a leased lock). So
 "exactly once in effect": every contact exists once in KlickTipp, with its tags, and nothing is
 dead-lettered.
+
+A whole worker killed mid-batch is killed while its pool children are all busy, so its consumer has
+no BRPOP outstanding: a message Redis hands to a consumer in the instant the consumer dies, before
+the consumer has recorded it as unacknowledged, is lost with the process (the limit kombu's BRPOP
+leaves; README "Crash safety"). Seen twice in CI runs of this test before it waited for busy children.
 """
 
 from __future__ import annotations
@@ -86,7 +91,9 @@ def test_a_worker_killed_mid_batch_has_its_tasks_run_again_within_seconds_once_a
     messages = batch(BATCH)
     with worker_process(env, tmp_path / "first.log", "--pool=prefork", "--concurrency=2") as first:
         producer.enqueue_many(messages)
-        wait_for(lambda: outcomes.snapshot()["synced"] >= 8, timeout=30)
+        # (both pool children busy, so its consumer waits for no message: see the module's docstring)
+        wait_for(lambda: outcomes.snapshot()["synced"] >= 8 and len(in_flight(redis_client, settings)) == 2,
+                 timeout=30)  # fmt: skip
 
         # When the whole worker (main process and pool children) is killed at once
         first.kill()
